@@ -1,0 +1,399 @@
+"""The one demand/drain primitive that every source and operator is built on.
+
+A :class:`Drain` is at once the :class:`Subscription` handed downstream and the subscriber
+it places upstream. It owns, in one place:
+
+- demand accounting: additive, saturating at ``UNBOUNDED``, validated (rules 3.8, 3.9, 3.17);
+- a bounded queue of held items (``capacity``) that producers ``_offer`` into;
+- one serialized delivery loop: whoever calls :meth:`drain` first on any thread becomes the
+  owner and emits; a call made meanwhile (a ``request`` from inside ``on_next``, an item
+  from another thread) only marks the loop as missed, so the owner passes again. Signals
+  never overlap (rule 1.3) and ``request`` from ``on_next`` never deepens the stack (3.3);
+- terminal signals that wait behind held items (nothing accepted is lost);
+- the link upstream, whether a Flowable (demand is signalled with ``_request_upstream``)
+  or a plain Observable (push: the operator's overflow policy applies in ``on_next``);
+- the operator's scheduler, for timers and for delivery on another thread.
+
+Operators subclass it and override a few hooks: ``on_next`` (what to do with an arriving
+item), ``_emit`` (what to deliver for the demand there is), ``_on_request``, ``_on_emitted``,
+``_holding`` and ``_release``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, cast
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable, SerialDisposable
+from reactivex.scheduler import TimeoutScheduler
+
+from ._demand import UNBOUNDED, add_demand, invalid_request
+from ._errors import BufferOverflowError
+from ._flowable import Flowable, SubscribeFlow
+from ._metrics import Metrics
+from ._subscription import Subscriber, Subscription
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+_CANCELLED: abc.DisposableBase = Disposable()
+"""Stands in for the upstream link once it has been cut."""
+
+
+def seconds(scheduler: abc.SchedulerBase) -> float:
+    """The scheduler's clock in seconds: the only clock operator code reads."""
+    return scheduler.to_seconds(scheduler.now)
+
+
+class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
+    """Demand accounting, a bounded queue and one serialized delivery loop."""
+
+    def __init__(
+        self,
+        downstream: Subscriber[_Out],
+        *,
+        capacity: int = UNBOUNDED,
+        scheduler: abc.SchedulerBase | None = None,
+        deliver_on: abc.SchedulerBase | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._downstream: Subscriber[_Out] | None = downstream
+        self._queue: deque[_In] = deque()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._requested = 0
+        self._wip = False
+        self._missed = False
+        self._done = False
+        self._error: Exception | None = None
+        self._violation: Exception | None = None
+        self._cancelled = False
+        self._finished = False
+        self._upstream: abc.DisposableBase | None = None
+        self._upstream_flow = False
+        self._prefetch = 0
+        self._pending_upstream = 0
+        self._scheduler = scheduler
+        self._deliver_on = deliver_on
+        self._delivering_thread: int | None = None
+        self._timer = SerialDisposable()
+        self._metrics = metrics
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def start(self, source: Observable[_In] | None, scheduler: abc.SchedulerBase | None) -> None:
+        """Hand this subscription downstream, then subscribe upstream to ``source``.
+
+        ``scheduler`` is the one given to ``subscribe``; it becomes the operator's clock
+        unless the operator was given its own, and it is passed on upstream.
+        """
+        if self._scheduler is None:
+            self._scheduler = scheduler
+        downstream = self._downstream
+        assert downstream is not None
+        downstream.on_subscribe(self)
+        if source is None:
+            self.drain()
+        elif isinstance(source, Flowable):
+            self._upstream_flow = True
+            self._pending_upstream = self._prefetch
+            source.subscribe(self, scheduler=scheduler)
+        else:
+            self._set_upstream(source.subscribe(self, scheduler=scheduler))
+
+    @property
+    def clock(self) -> abc.SchedulerBase:
+        """The operator's scheduler: its own, else the subscriber's, else real time."""
+        if self._scheduler is None:
+            self._scheduler = TimeoutScheduler.singleton()
+        return self._scheduler
+
+    def _now(self) -> float:
+        return seconds(self.clock)
+
+    def _set_upstream(self, handle: abc.DisposableBase) -> None:
+        with self._lock:
+            current = self._upstream
+            if current is None:
+                self._upstream = handle
+                pending, self._pending_upstream = self._pending_upstream, 0
+        if current is not None:
+            # Already cancelled, or a second upstream (rule 2.5): refuse it.
+            handle.dispose()
+        elif pending:
+            cast(Subscription, handle).request(pending)
+
+    def _request_upstream(self, n: int) -> None:
+        """Signal ``n`` more demand to a Flowable upstream (nothing for a push upstream)."""
+        if not self._upstream_flow or n <= 0:
+            return
+        with self._lock:
+            upstream = self._upstream
+            if upstream is None:
+                self._pending_upstream = add_demand(self._pending_upstream, n)
+        if upstream is not None and upstream is not _CANCELLED:
+            cast(Subscription, upstream).request(n)
+        if self._metrics is not None:
+            self._metrics.increment("requested", n)
+
+    def _cancel_upstream(self) -> None:
+        with self._lock:
+            upstream, self._upstream = self._upstream, _CANCELLED
+        if upstream is not None:
+            upstream.dispose()
+
+    # -- downstream: Subscription ---------------------------------------------------------
+
+    def request(self, n: int) -> None:
+        error = invalid_request(n)
+        if error is not None:
+            self._violate(error)
+            return
+        with self._lock:
+            if self._cancelled:
+                return
+            total = self._requested + n
+            self._requested = total if total < UNBOUNDED else UNBOUNDED
+        try:
+            self._on_request(n)
+        except Exception as err:  # an operator hook failed: the stream fails, request does not
+            self._violate(err)
+            return
+        self.drain()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+        self._downstream = None  # rule 3.13: drop the subscriber at once
+        self._cancel_upstream()
+        self.drain()
+
+    # -- upstream: Subscriber -------------------------------------------------------------
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        self._set_upstream(subscription)
+
+    def on_next(self, value: _In) -> None:
+        """Default policy: hold the item; with no room, fail (BufferOverflowError)."""
+        if self._offer(value) is not None:
+            self._stop_upstream(
+                BufferOverflowError(f"no room for an item: {self._capacity} already held")
+            )
+            return
+        self.drain()
+
+    def on_error(self, error: Exception) -> None:
+        self._upstream_terminated(error)
+
+    def on_completed(self) -> None:
+        self._upstream_terminated(None)
+
+    # -- producer side --------------------------------------------------------------------
+
+    def _offer(self, item: _In, *, evict: bool = False) -> tuple[_In] | None:
+        """Hold ``item`` if there is room. None means it was taken (or the stream is over).
+
+        With no room, the item left out comes back in a 1-tuple: ``item`` itself, or with
+        ``evict=True`` the oldest held item, which makes way for ``item``.
+        """
+        metrics = self._metrics
+        with self._lock:
+            if self._done or self._cancelled:
+                return None  # after the end nothing is taken, and nothing is owed
+            queue = self._queue
+            left_out: tuple[_In] | None = None
+            if len(queue) < self._capacity:
+                queue.append(item)
+            elif evict and queue:
+                left_out = (queue.popleft(),)
+                queue.append(item)
+            else:
+                left_out = (item,)
+            depth = len(queue)
+        if metrics is not None:
+            metrics.increment("received")
+            metrics.set("depth", depth)
+        return left_out
+
+    def _upstream_terminated(self, error: Exception | None) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            self._error = error
+        self.drain()
+
+    def _stop_upstream(self, error: Exception) -> None:
+        """The operator fails: cut upstream; held items go first, then ``error``."""
+        self._cancel_upstream()
+        self._upstream_terminated(error)
+
+    def _violate(self, error: Exception) -> None:
+        """Fail now, ahead of held items (a broken request, a failed operator hook)."""
+        with self._lock:
+            if self._cancelled or self._violation is not None:
+                return
+            self._violation = error
+        self._cancel_upstream()
+        self.drain()
+
+    # -- the delivery loop ----------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Deliver what demand allows, now on this thread or on the delivery scheduler."""
+        with self._lock:
+            if self._wip:
+                self._missed = True
+                return
+            self._wip = True
+        if self._deliver_on is None:
+            self._run()
+        else:
+            self._deliver_on.schedule(self._scheduled_run)
+
+    def _scheduled_run(self, _: abc.SchedulerBase, __: Any = None) -> None:
+        self._run()
+
+    @property
+    def _in_delivery(self) -> bool:
+        """Whether the current thread is the one running the delivery loop."""
+        return self._delivering_thread == threading.get_ident()
+
+    def _run(self) -> None:
+        lock = self._lock
+        self._delivering_thread = threading.get_ident()
+        try:
+            while True:
+                if self._pass():
+                    return  # finished: the loop stays owned, later drains do nothing
+                with lock:
+                    if not self._missed:
+                        self._wip = False
+                        return
+                    self._missed = False
+        finally:
+            self._delivering_thread = None
+
+    def _pass(self) -> bool:
+        """One pass of the loop; True once the subscription has ended."""
+        if self._cancelled:
+            self._end()
+            return True
+        if self._violation is not None:
+            self._finish(self._violation)
+            return True
+        downstream = self._downstream
+        with self._lock:
+            requested = self._requested
+        if requested and downstream is not None:
+            try:
+                emitted = self._emit(downstream.on_next, requested)
+                if emitted:
+                    if requested != UNBOUNDED:
+                        with self._lock:
+                            self._requested -= emitted
+                    metrics = self._metrics
+                    if metrics is not None:
+                        metrics.increment("emitted", emitted)
+                        metrics.set("depth", len(self._queue))
+                    self._on_emitted(emitted)
+            except Exception as err:  # downstream's on_next or the operator's own code
+                self._cancel_upstream()
+                self._finish(err)
+                return True
+            if self._cancelled:
+                self._end()
+                return True
+        if self._done and not self._holding():
+            self._finish(self._error)
+            return True
+        return False
+
+    def _end(self) -> None:
+        """Clean up after cancel, from the loop's owner."""
+        self._finished = True
+        self._downstream = None
+        self._queue.clear()
+        self._timer.dispose()
+        self._release()
+
+    def _finish(self, error: Exception | None) -> None:
+        """Deliver the terminal signal; the subscription then counts as cancelled (1.6)."""
+        downstream = self._downstream
+        with self._lock:
+            self._cancelled = True
+        self._end()
+        if downstream is not None:
+            if error is None:
+                downstream.on_completed()
+            else:
+                downstream.on_error(error)
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _drain_after(self, delay: float) -> None:
+        """Run the loop again ``delay`` seconds from now on the clock (one timer at a time)."""
+        if self._cancelled:
+            return
+        self._timer.disposable = self.clock.schedule_relative(max(delay, 0.0), self._on_timer)
+
+    def _on_timer(self, _: abc.SchedulerBase, __: Any = None) -> None:
+        self.drain()
+
+    # -- hooks for operators --------------------------------------------------------------
+    #
+    # Set ``self._prefetch`` in ``__init__`` to the demand a Flowable upstream gets when it
+    # subscribes; ``self._upstream_flow`` tells, once started, whether upstream is one.
+
+    def _emit(self, on_next: Callable[[_Out], None], limit: int) -> int:
+        """Deliver up to ``limit`` items; return how many. Default: the held items in order."""
+        popleft = self._queue.popleft
+        emit = cast(Callable[[_In], None], on_next)
+        emitted = 0
+        while emitted < limit:
+            try:
+                item = popleft()
+            except IndexError:
+                break
+            emit(item)
+            emitted += 1
+            if self._cancelled:
+                break
+        return emitted
+
+    def _holding(self) -> bool:
+        """Whether items are still held; the terminal signal waits until none are."""
+        return bool(self._queue)
+
+    def _on_request(self, n: int) -> None:
+        """Called after downstream demand grew by ``n``, before the loop runs."""
+
+    def _on_emitted(self, count: int) -> None:
+        """Called by the loop after it delivered ``count`` items."""
+
+    def _release(self) -> None:
+        """Called once when the subscription ends (cancel or terminal), from the loop."""
+
+
+def lift(
+    make: Callable[[Subscriber[_Out]], Drain[_In, _Out]],
+) -> Callable[[Observable[_In]], Flowable[_Out]]:
+    """Turn a Drain factory into a pipeable operator: one Drain per subscription."""
+
+    def operator(source: Observable[_In]) -> Flowable[_Out]:
+        def subscribe(
+            subscriber: Subscriber[_Out], scheduler: abc.SchedulerBase | None
+        ) -> Subscription:
+            drain = make(subscriber)
+            drain.start(source, scheduler)
+            return drain
+
+        flow: SubscribeFlow[_Out] = subscribe
+        return Flowable(flow)
+
+    return operator

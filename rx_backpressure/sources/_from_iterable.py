@@ -1,0 +1,75 @@
+"""from_iterable: a pull source that reads an iterator only as far as demand reaches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import TypeVar
+
+from reactivex import abc
+
+from ..core import Drain, Flowable, Subscriber, Subscription
+
+_T = TypeVar("_T")
+
+
+def from_iterable(iterable: Iterable[_T]) -> Flowable[_T]:
+    """A Flowable that pulls from ``iterable`` only to satisfy outstanding demand.
+
+    ``next()`` is called once per item requested, on the thread that called ``request``,
+    so a generator shows exactly how far it was read. An exception raised by the iterator
+    goes to ``on_error``; cancelling closes a generator. Python iterators cannot tell that
+    they are exhausted without being asked for one more item, so after the last item of a
+    generator ``on_completed`` comes with the next request; a sequence whose length is
+    known (list, tuple, range) completes right after its last item.
+
+    Each subscription iterates afresh (``iter(iterable)``); a one-shot iterator can be
+    subscribed once.
+
+        request:  2------1---1---
+        source:   (a,b)--c---|
+    """
+
+    def subscribe(subscriber: Subscriber[_T], _: abc.SchedulerBase | None) -> Subscription:
+        drain = _IterableDrain(subscriber, iterable)
+        drain.start(None, None)
+        return drain
+
+    return Flowable(subscribe)
+
+
+class _IterableDrain(Drain[_T, _T]):
+    def __init__(self, downstream: Subscriber[_T], iterable: Iterable[_T]) -> None:
+        super().__init__(downstream)
+        self._iterable = iterable
+        self._iterator: Iterator[_T] | None = None
+        self._sequence = iterable if isinstance(iterable, Sequence) else None
+        self._position = 0
+        if self._sequence is not None and len(self._sequence) == 0:
+            self._done = True
+
+    def _emit(self, on_next: Callable[[_T], None], limit: int) -> int:
+        iterator = self._iterator
+        if iterator is None:
+            iterator = self._iterator = iter(self._iterable)
+        emitted = 0
+        # An exception from the iterator or from on_next leaves through the drain loop,
+        # which signals on_error and releases (closes) the iterator.
+        for item in islice(iterator, limit):
+            on_next(item)
+            emitted += 1
+            if self._cancelled:
+                return emitted
+        if emitted < limit:
+            self._done = True
+        elif self._sequence is not None:
+            self._position += emitted
+            if self._position >= len(self._sequence):
+                self._done = True
+        return emitted
+
+    def _release(self) -> None:
+        # Closing a generator runs its finally blocks; on an exhausted one it does nothing.
+        close = getattr(self._iterator, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,146 @@
+"""to_iterable: a blocking iterator over a Flowable, with bounded prefetch."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Generic, TypeVar
+
+from reactivex import Observable, abc
+
+from ..core import BufferOverflowError, Subscription
+
+_T = TypeVar("_T")
+
+
+def to_iterable(flowable: Observable[_T], *, prefetch: int = 64) -> BlockingIterator[_T]:
+    """Iterate over ``flowable``, blocking for each item, never more than ``prefetch`` ahead.
+
+    The subscription is made on the first ``next()``. It requests ``prefetch`` items, then
+    requests more in batches of ``prefetch - prefetch // 4`` as the consumer takes them, so
+    at most ``prefetch`` items are ever requested but not yet consumed. With a synchronous
+    source everything happens on the consumer's thread; with an asynchronous one the
+    consumer waits for items from the other thread.
+
+    The iterator is a context manager: ``close()``, leaving the ``with`` block, or garbage
+    collection cancels the subscription (a cancelled ``from_iterable`` closes its generator).
+    An ``on_error`` is raised from ``next()`` after the items that came before it.
+    """
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+        raise ValueError(f"prefetch must be an int >= 1, got {prefetch!r}")
+    return BlockingIterator(flowable, prefetch)
+
+
+class _Channel(abc.ObserverBase[_T], Generic[_T]):
+    """The subscriber side: holds delivered items until the consumer takes them.
+
+    The iterator owns the channel, never the reverse, so dropping the iterator frees it at
+    once and its finalizer cancels the subscription.
+    """
+
+    def __init__(self, prefetch: int) -> None:
+        self.prefetch = prefetch
+        self.items: deque[_T] = deque()
+        self.ready = threading.Condition(threading.Lock())
+        self.subscription: Subscription | None = None
+        self.finished = False
+        self.error: Exception | None = None
+        self.closed = False
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        if self.closed:
+            subscription.cancel()
+        else:
+            subscription.request(self.prefetch)
+
+    def on_next(self, value: _T) -> None:
+        with self.ready:
+            if len(self.items) >= self.prefetch:
+                self.error = BufferOverflowError(
+                    f"the source sent more than the {self.prefetch} items requested (rule 1.1)"
+                )
+                self.finished = True
+            else:
+                self.items.append(value)
+            self.ready.notify()
+
+    def on_error(self, error: Exception) -> None:
+        with self.ready:
+            self.error = error
+            self.finished = True
+            self.ready.notify()
+
+    def on_completed(self) -> None:
+        with self.ready:
+            self.finished = True
+            self.ready.notify()
+
+    def cancel(self) -> None:
+        self.closed = True
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
+            subscription.cancel()
+        with self.ready:
+            self.items.clear()
+
+
+class BlockingIterator(Iterator[_T], Generic[_T]):
+    """The iterator returned by :func:`to_iterable`."""
+
+    def __init__(self, flowable: Observable[_T], prefetch: int) -> None:
+        self._flowable: Observable[_T] | None = flowable
+        self._batch = prefetch - (prefetch >> 2)
+        self._taken = 0
+        self._channel: _Channel[_T] = _Channel(prefetch)
+
+    def __iter__(self) -> BlockingIterator[_T]:
+        return self
+
+    def __next__(self) -> _T:
+        channel = self._channel
+        if channel.closed:
+            raise StopIteration
+        flowable = self._flowable
+        if flowable is not None:
+            self._flowable = None
+            flowable.subscribe(channel)
+        with channel.ready:
+            while not channel.items and not channel.finished:
+                channel.ready.wait()
+            if channel.items:
+                item = channel.items.popleft()
+            else:
+                error, channel.error = channel.error, None
+                channel.closed = True
+                if error is not None:
+                    raise error
+                raise StopIteration
+        self._taken += 1
+        if self._taken == self._batch:
+            self._taken = 0
+            subscription = channel.subscription
+            if subscription is not None:
+                subscription.request(self._batch)
+        return item
+
+    def close(self) -> None:
+        """Cancel the subscription; later ``next()`` calls raise StopIteration."""
+        self._flowable = None
+        self._channel.cancel()
+
+    def __enter__(self) -> BlockingIterator[_T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self._channel.cancel()
