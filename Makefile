@@ -20,7 +20,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict rx_backpressure tests
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --site-dir .site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir .site
 
 test: lint typecheck $(STAMP)
 	MPLBACKEND=Agg $(BIN)/pytest

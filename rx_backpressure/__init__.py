@@ -19,7 +19,6 @@ from .sources import to_iterable as to_iterable
 __version__ = "0.1.0"
 
 __all__ = [
-    "UNBOUNDED",
     "BackpressureError",
     "BlockingIterator",
     "BufferOverflowError",
@@ -27,6 +26,7 @@ __all__ = [
     "Metrics",
     "Subscriber",
     "Subscription",
+    "UNBOUNDED",
     "from_iterable",
     "to_iterable",
 ]

@@ -94,15 +94,20 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._scheduler = scheduler
         downstream = self._downstream
         assert downstream is not None
+        flow = isinstance(source, Flowable) and source.push_source is None
+        if flow:
+            # Known before on_subscribe, so demand requested from inside it goes upstream.
+            self._upstream_flow = True
+            self._pending_upstream = self._prefetch
         downstream.on_subscribe(self)
         if source is None:
             self.drain()
-        elif isinstance(source, Flowable):
-            self._upstream_flow = True
-            self._pending_upstream = self._prefetch
+        elif flow:
             source.subscribe(self, scheduler=scheduler)
         else:
-            self._set_upstream(source.subscribe(self, scheduler=scheduler))
+            pushed = source.push_source if isinstance(source, Flowable) else source
+            assert pushed is not None
+            self._set_upstream(pushed.subscribe(self, scheduler=scheduler))
 
     @property
     def clock(self) -> abc.SchedulerBase:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from reactivex import Observable, abc
 
@@ -12,6 +12,13 @@ from ._subscription import Subscriber, Subscription, is_subscriber
 
 _T = TypeVar("_T")
 _T_out = TypeVar("_T_out", covariant=True)
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+_C = TypeVar("_C")
+_D = TypeVar("_D")
+_E = TypeVar("_E")
+_F = TypeVar("_F")
+_G = TypeVar("_G")
 
 SubscribeFlow = Callable[[Subscriber[_T], abc.SchedulerBase | None], Subscription]
 """How a Flowable starts: call ``subscriber.on_subscribe(s)`` first, then return ``s``."""
@@ -27,9 +34,103 @@ class Flowable(Observable[_T_out]):
     go anywhere an Observable can.
     """
 
+    _push_source: Observable[_T_out] | None = None
+
     def __init__(self, subscribe: SubscribeFlow[_T_out]) -> None:
         super().__init__()
         self._subscribe_flow = subscribe
+
+    @property
+    def push_source(self) -> Observable[_T_out] | None:
+        """The pushed Observable behind a push segment (see ``pipe``); None if demand holds."""
+        return self._push_source
+
+    @overload  # type: ignore[override]
+    def pipe(self) -> Flowable[_T_out]: ...
+
+    @overload
+    def pipe(self, op1: Callable[[Flowable[_T_out]], Observable[_A]], /) -> Flowable[_A]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[_T_out]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        /,
+    ) -> Flowable[_B]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[_T_out]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        /,
+    ) -> Flowable[_C]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[_T_out]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        op4: Callable[[Flowable[_C]], Observable[_D]],
+        /,
+    ) -> Flowable[_D]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[_T_out]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        op4: Callable[[Flowable[_C]], Observable[_D]],
+        op5: Callable[[Flowable[_D]], Observable[_E]],
+        /,
+    ) -> Flowable[_E]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[_T_out]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        op4: Callable[[Flowable[_C]], Observable[_D]],
+        op5: Callable[[Flowable[_D]], Observable[_E]],
+        op6: Callable[[Flowable[_E]], Observable[_F]],
+        /,
+    ) -> Flowable[_F]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[_T_out]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        op4: Callable[[Flowable[_C]], Observable[_D]],
+        op5: Callable[[Flowable[_D]], Observable[_E]],
+        op6: Callable[[Flowable[_E]], Observable[_F]],
+        op7: Callable[[Flowable[_F]], Observable[_G]],
+        /,
+    ) -> Flowable[_G]: ...
+
+    @overload
+    def pipe(self, *operators: Callable[[Any], Observable[Any]]) -> Flowable[Any]: ...
+
+    def pipe(self, *operators: Callable[[Any], Any]) -> Any:
+        """Apply operators left to right; the result is a Flowable whatever they are.
+
+        Our operators keep demand by design. Synchronous reactivex operators that emit at
+        most one item per input (``map``, ``filter``, ``scan``, ``distinct``,
+        ``distinct_until_changed``, ``take``, ``take_while``, ``skip``, ``skip_while``,
+        ``do_action``/``tap``, ``pluck``, ``starmap``) are bridged so that the source is
+        asked for exactly what is needed. Any other reactivex operator turns the segment
+        above it into a push segment (see ``docs/concepts/pipe.md``). There is no limit
+        on the number of operators.
+        """
+        from ._bridge import pipe_flowable
+
+        return pipe_flowable(self, operators)
 
     def subscribe(
         self,

@@ -198,14 +198,16 @@ class MarbleContext:
         create: Observable[Any] | Callable[[], Observable[Any]],
         demand: str | Demand | None = None,
         *,
+        lookup: Mapping[Any, Any] | None = None,
         disposed: float = DISPOSED,
     ) -> list[Recorded[Any]]:
         """Create at 100, subscribe a TestSubscriber at 200 driven by ``demand`` (unbounded
-        if None), cancel at ``disposed``, run the scheduler, and return the records.
+        if None; ``lookup`` maps its amounts), cancel at ``disposed``, run the scheduler,
+        and return the records.
 
         The subscriber is ``m.subscriber`` afterwards; its rule violations fail the block.
         """
-        plan = self.demand(demand) if isinstance(demand, str) else demand
+        plan = self.demand(demand, lookup) if isinstance(demand, str) else demand
         events = plan.events if plan is not None else [(SUBSCRIBED, UNBOUNDED)]
         initial = 0
         for time, n in events:

@@ -134,10 +134,12 @@ class TestSubscriber(abc.ObserverBase[_T], Generic[_T]):
                         f"{self.requested} requested (value {value!r})"
                     )
                 self.messages.append(Recorded(self._now(), OnNext(value)))
+            # Requested while still inside on_next: a source that answers by calling
+            # on_next again, instead of returning first, is caught as recursion (rule 3.3).
+            if self.replenish > 0 and not self._cancelled:
+                self.request(self.replenish)
         finally:
             self._leave()
-        if self.replenish > 0 and not self._cancelled:
-            self.request(self.replenish)
 
     def on_error(self, error: Exception) -> None:
         self._enter("on_error")

@@ -1,0 +1,250 @@
+"""Demand across plain reactivex operators inside ``Flowable.pipe``.
+
+A reactivex operator subscribes to its source with a plain observer, which asks a Flowable
+for unbounded demand: a pull source above it would be read to the end. ``Flowable.pipe``
+therefore looks at each operator it applies:
+
+- An operator of ours (anything that returns a Flowable) is used as it is.
+- A synchronous reactivex operator that emits at most one item per input (``map``,
+  ``filter``, ``scan``, ``distinct``, ``take``, ... see :data:`EXACT`) is *bridged*: the
+  Flowable upstream is asked for exactly what downstream asks for, plus one more for each
+  input the operator swallowed (a filtered item), and nothing more. When the operator
+  finishes early (``take``, ``take_while``), the bridge cancels the source itself at once.
+- Any other operator (``flat_map``, ``buffer_with_count``, ``delay``, ``observe_on``, ...)
+  expands, contracts or shifts items in time, so no exact demand can be derived for it. It
+  turns the segment above it into a *push segment*: upstream sees unbounded demand, as it
+  would in plain reactivex. The result is still a Flowable. The next operator of ours
+  treats it as a push source and applies its own bounded overflow policy; a subscriber
+  that requests directly gets at most :data:`PUSH_BUFFER` items held beyond its demand,
+  then ``BufferOverflowError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import SingleAssignmentDisposable
+
+from ._drain import Drain
+from ._errors import BufferOverflowError
+from ._flowable import Flowable
+from ._subscription import Subscriber, Subscription, is_subscriber
+
+_T = TypeVar("_T")
+
+PUSH_BUFFER = 128
+"""Items a push segment may hold beyond a direct subscriber's demand before it fails."""
+
+EXACT = frozenset(
+    {
+        "map_",
+        "map_indexed_",
+        "filter_",
+        "filter_indexed_",
+        "scan_",
+        "distinct_",
+        "distinct_until_changed_",
+        "take_",
+        "take_while_",
+        "take_while_indexed_",
+        "skip_",
+        "skip_while_",
+        "skip_while_indexed_",
+        "do_action_",
+    }
+)
+"""reactivex operators (by implementing function) that emit at most one item per input,
+synchronously. ``pluck``, ``pluck_attr``, ``starmap``, ``tap`` and ``do`` are built on them."""
+
+Operator = Callable[[Any], Any]
+
+
+def _closure(op: object) -> dict[str, Any]:
+    code = getattr(op, "__code__", None)
+    cells = getattr(op, "__closure__", None)
+    if code is None or cells is None:
+        return {}
+    found: dict[str, Any] = {}
+    for name, cell in zip(code.co_freevars, cells, strict=False):
+        try:
+            found[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    return found
+
+
+def keeps_demand_exact(op: object) -> bool:
+    """Whether ``op`` is a reactivex operator known to emit at most one item per input."""
+    cells = _closure(op)
+    fun = cells.get("fun")
+    if fun is not None:
+        module = getattr(fun, "__module__", "") or ""
+        return module.startswith("reactivex.operators.") and getattr(fun, "__name__", "") in EXACT
+    parts = cells.get("operators")
+    if isinstance(parts, tuple) and parts and getattr(op, "__module__", "") == "reactivex.pipe":
+        return all(keeps_demand_exact(part) for part in parts)
+    return False
+
+
+def describe(op: object) -> str:
+    """A name for ``op`` in error messages: the reactivex operator it wraps, if any."""
+    fun = _closure(op).get("fun")
+    name = getattr(fun, "__name__", None) or getattr(op, "__qualname__", None) or repr(op)
+    return str(name).rstrip("_")
+
+
+def pipe_flowable(source: Flowable[Any], operators: tuple[Operator, ...]) -> Any:
+    """Apply ``operators`` left to right, keeping demand wherever it can be kept."""
+    current: Any = source
+    for op in operators:
+        current = _apply(current, op)
+    return current
+
+
+def _apply(current: Any, op: Operator) -> Any:
+    if not isinstance(current, Flowable):
+        return op(current)
+    if current.push_source is None and keeps_demand_exact(op):
+        return _exact_bridge(current, op)
+    result = op(current)
+    if isinstance(result, Flowable) or not isinstance(result, Observable):
+        return result
+    return PushSegment(result, describe(op))
+
+
+class PushSegment(Flowable[_T]):
+    """A Flowable whose items are pushed: the output of an operator that cannot keep demand.
+
+    Plain observers subscribe straight to the pushed Observable. Our operators take it as
+    a push source. A subscriber that requests directly gets the items as demand allows,
+    with at most :data:`PUSH_BUFFER` held, then ``BufferOverflowError`` naming the operator.
+    """
+
+    def __init__(self, source: Observable[_T], origin: str) -> None:
+        self.origin = origin
+
+        def subscribe(subscriber: Subscriber[_T], scheduler: abc.SchedulerBase | None) -> Subscription:
+            drain: _PushDrain[_T] = _PushDrain(subscriber, origin)
+            drain.start(source, scheduler)
+            return drain
+
+        super().__init__(subscribe)
+        self._push_source = source
+
+    def subscribe(
+        self,
+        on_next: Subscriber[_T] | abc.ObserverBase[_T] | abc.OnNext[_T] | None = None,
+        on_error: abc.OnError | None = None,
+        on_completed: abc.OnCompleted | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        if is_subscriber(on_next):
+            return super().subscribe(on_next, scheduler=scheduler)
+        return self._push_source.subscribe(  # type: ignore[union-attr]
+            on_next,  # type: ignore[arg-type]
+            on_error,
+            on_completed,
+            scheduler=scheduler,
+        )
+
+
+class _PushDrain(Drain[_T, _T]):
+    def __init__(self, downstream: Subscriber[_T], origin: str) -> None:
+        super().__init__(downstream, capacity=PUSH_BUFFER)
+        self._origin = origin
+
+    def on_next(self, value: _T) -> None:
+        if self._offer(value) is not None:
+            self._stop_upstream(
+                BufferOverflowError(
+                    f"{self._origin} pushed more than {PUSH_BUFFER} items beyond demand; "
+                    "put bounded_buffer or shed after it to choose what happens when it does"
+                )
+            )
+            return
+        self.drain()
+
+
+def _exact_bridge(source: Flowable[Any], op: Operator) -> Flowable[Any]:
+    def subscribe(subscriber: Subscriber[Any], scheduler: abc.SchedulerBase | None) -> Subscription:
+        bridge = _Bridge(subscriber, source)
+        bridge.connect(op, scheduler)
+        return bridge
+
+    return Flowable(subscribe)
+
+
+class _Bridge(Drain[Any, Any]):
+    """Downstream demand in, the same demand out to the Flowable above the operator."""
+
+    def __init__(self, downstream: Subscriber[Any], source: Flowable[Any]) -> None:
+        # Items arrive only against demand already signalled, so the queue stays within
+        # it; the capacity is a guard against a misclassified operator, never reached.
+        super().__init__(downstream, capacity=PUSH_BUFFER)
+        self._source = source
+        self._produced = 0
+        self._link = SingleAssignmentDisposable()
+
+    def connect(self, op: Operator, scheduler: abc.SchedulerBase | None) -> None:
+        downstream = self._downstream
+        assert downstream is not None
+        self._upstream_flow = True
+        downstream.on_subscribe(self)
+        tapped: Observable[Any] = Observable(self._subscribe_source)
+        self._link.disposable = op(tapped).subscribe(
+            self._from_operator, self.on_error, self.on_completed, scheduler=scheduler
+        )
+
+    def _subscribe_source(
+        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None
+    ) -> abc.DisposableBase:
+        return self._source.subscribe(_Tap(self, observer), scheduler=scheduler)
+
+    def _from_operator(self, value: Any) -> None:
+        self._produced += 1
+        Drain.on_next(self, value)
+
+    def _on_request(self, n: int) -> None:
+        self._request_upstream(n)
+
+    def on_error(self, error: Exception) -> None:
+        self._cancel_upstream()
+        super().on_error(error)
+
+    def on_completed(self) -> None:
+        # A take() that is done must stop a synchronous source now, not when reactivex's
+        # own dispose arrives after the subscribe call returns.
+        self._cancel_upstream()
+        super().on_completed()
+
+    def _release(self) -> None:
+        self._link.dispose()
+
+
+class _Tap:
+    """Sits between the Flowable source and the operator, asking for replacements."""
+
+    __slots__ = ("_bridge", "_observer")
+
+    def __init__(self, bridge: _Bridge, observer: abc.ObserverBase[Any]) -> None:
+        self._bridge = bridge
+        self._observer = observer
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        self._bridge.on_subscribe(subscription)
+
+    def on_next(self, value: Any) -> None:
+        bridge = self._bridge
+        before = bridge._produced
+        self._observer.on_next(value)
+        if bridge._produced == before:
+            bridge._request_upstream(1)  # the operator swallowed it: ask for another
+
+    def on_error(self, error: Exception) -> None:
+        self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self._observer.on_completed()
