@@ -1,5 +1,6 @@
 """Pull-source throughput: from_iterable with request(1024) and request(1), against
-reactivex.from_iterable with a plain subscriber, in the same run.
+reactivex.from_iterable with a plain subscriber; and the demand bridge: a Flowable piped
+through ops.map with request(1024), against the same pipe in plain reactivex. Same run.
 
 Run: ``make bench`` or ``python benchmarks/bench_core.py``.
 """
@@ -7,9 +8,10 @@ Run: ``make bench`` or ``python benchmarks/bench_core.py``.
 from __future__ import annotations
 
 import reactivex
+from _harness import Result, median_seconds, parse_args, report
+from reactivex import operators as ops
 
 import rx_backpressure as bp
-from _harness import Result, median_seconds, parse_args, report
 
 
 class Batches:
@@ -44,6 +46,10 @@ def ignore(_: object) -> None:
     pass
 
 
+def identity(value: object) -> object:
+    return value
+
+
 def main() -> None:
     args = parse_args(__doc__ or "")
     n = 2_000 if args.quick else 1_000_000
@@ -55,6 +61,14 @@ def main() -> None:
     single = median_seconds(
         lambda: bp.from_iterable(range(single_n)).subscribe(Batches(1)), repeat
     ) * (n / single_n)
+    mapped_base = median_seconds(
+        lambda: reactivex.from_iterable(range(n)).pipe(ops.map(identity)).subscribe(ignore),
+        repeat,
+    )
+    mapped = median_seconds(
+        lambda: bp.from_iterable(range(n)).pipe(ops.map(identity)).subscribe(Batches(1024)),
+        repeat,
+    )
     results = [
         Result(
             "from_iterable, request(1024) vs reactivex.from_iterable",
@@ -73,6 +87,15 @@ def main() -> None:
             baseline / single,
             "report",
             True,
+        ),
+        Result(
+            "from_iterable.pipe(ops.map), request(1024) vs reactivex pipe",
+            n / mapped,
+            n / mapped_base,
+            "items/s",
+            mapped_base / mapped,
+            ">= 0.5x",
+            mapped_base / mapped >= 0.5,
         ),
     ]
     report(results, args.json)

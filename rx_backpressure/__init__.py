@@ -5,13 +5,16 @@ has requested. Sources such as :func:`from_iterable` are read only as far as dem
 reaches; the operators bound every queue they keep.
 """
 
+from .core import PUSH_BUFFER as PUSH_BUFFER
 from .core import UNBOUNDED as UNBOUNDED
 from .core import BackpressureError as BackpressureError
 from .core import BufferOverflowError as BufferOverflowError
 from .core import Flowable as Flowable
 from .core import Metrics as Metrics
+from .core import PushSegment as PushSegment
 from .core import Subscriber as Subscriber
 from .core import Subscription as Subscription
+from .core import pipe as pipe
 from .sources import BlockingIterator as BlockingIterator
 from .sources import from_iterable as from_iterable
 from .sources import to_iterable as to_iterable
@@ -24,9 +27,12 @@ __all__ = [
     "BufferOverflowError",
     "Flowable",
     "Metrics",
+    "PUSH_BUFFER",
+    "PushSegment",
     "Subscriber",
     "Subscription",
     "UNBOUNDED",
     "from_iterable",
+    "pipe",
     "to_iterable",
 ]

@@ -1,5 +1,9 @@
 """The core: demand arithmetic, the Flowable, and the one drain primitive."""
 
+from ._bridge import PUSH_BUFFER as PUSH_BUFFER
+from ._bridge import PushSegment as PushSegment
+from ._bridge import keeps_demand_exact as keeps_demand_exact
+from ._bridge import pipe as pipe
 from ._demand import UNBOUNDED as UNBOUNDED
 from ._demand import add_demand as add_demand
 from ._demand import invalid_request as invalid_request

@@ -21,6 +21,7 @@ therefore looks at each operator it applies:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -97,10 +98,24 @@ def describe(op: object) -> str:
 
 def pipe_flowable(source: Flowable[Any], operators: tuple[Operator, ...]) -> Any:
     """Apply ``operators`` left to right, keeping demand wherever it can be kept."""
-    current: Any = source
-    for op in operators:
-        current = _apply(current, op)
-    return current
+    return pipe(*operators)(source)
+
+
+def pipe(*operators: Operator) -> Callable[[Observable[Any]], Any]:
+    """Compose operators into one, left to right, with no limit on their number.
+
+    Applied to a Flowable, the result is what ``flowable.pipe(*operators)`` gives: demand is
+    kept across the plain operators that allow it. Applied to a plain Observable, the
+    operators are applied in turn, as ``reactivex.pipe`` would.
+    """
+
+    def composed(source: Observable[Any]) -> Any:
+        current: Any = source
+        for op in operators:
+            current = _apply(current, op)
+        return current
+
+    return composed
 
 
 def _apply(current: Any, op: Operator) -> Any:
@@ -125,7 +140,9 @@ class PushSegment(Flowable[_T]):
     def __init__(self, source: Observable[_T], origin: str) -> None:
         self.origin = origin
 
-        def subscribe(subscriber: Subscriber[_T], scheduler: abc.SchedulerBase | None) -> Subscription:
+        def subscribe(
+            subscriber: Subscriber[_T], scheduler: abc.SchedulerBase | None
+        ) -> Subscription:
             drain: _PushDrain[_T] = _PushDrain(subscriber, origin)
             drain.start(source, scheduler)
             return drain
@@ -177,74 +194,166 @@ def _exact_bridge(source: Flowable[Any], op: Operator) -> Flowable[Any]:
     return Flowable(subscribe)
 
 
-class _Bridge(Drain[Any, Any]):
-    """Downstream demand in, the same demand out to the Flowable above the operator."""
+class _Bridge(Subscription):
+    """Passes downstream demand to the Flowable above the operator, one for one.
+
+    The source is asked only for what downstream asked for, plus one for each input the
+    operator swallowed, and the operator emits at most one output per input: outputs can
+    never exceed demand, so they go straight through with no queue of their own. The
+    source's drain loop already serializes every signal, and a ``request`` made from inside
+    ``on_next`` reaches that loop, which only notes it (rule 3.3).
+    """
 
     def __init__(self, downstream: Subscriber[Any], source: Flowable[Any]) -> None:
-        # Items arrive only against demand already signalled, so the queue stays within
-        # it; the capacity is a guard against a misclassified operator, never reached.
-        super().__init__(downstream, capacity=PUSH_BUFFER)
+        self._downstream: Subscriber[Any] | None = downstream
         self._source = source
-        self._produced = 0
+        self._lock = threading.Lock()
+        self._upstream: Subscription | None = None
+        self._waiting: list[Any] = []  # requests made before the source subscribed
+        self._cancelled = False
         self._link = SingleAssignmentDisposable()
+        self.produced = 0
 
     def connect(self, op: Operator, scheduler: abc.SchedulerBase | None) -> None:
         downstream = self._downstream
         assert downstream is not None
-        self._upstream_flow = True
         downstream.on_subscribe(self)
-        tapped: Observable[Any] = Observable(self._subscribe_source)
-        self._link.disposable = op(tapped).subscribe(
-            self._from_operator, self.on_error, self.on_completed, scheduler=scheduler
+        output: Observable[Any] = op(_Tapped(self))
+        self._link.disposable = output.subscribe(
+            self._on_next, self._on_error, self._on_completed, scheduler=scheduler
         )
 
-    def _subscribe_source(
-        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None
-    ) -> abc.DisposableBase:
-        return self._source.subscribe(_Tap(self, observer), scheduler=scheduler)
+    # -- Subscription ---------------------------------------------------------------------
 
-    def _from_operator(self, value: Any) -> None:
-        self._produced += 1
-        Drain.on_next(self, value)
+    def request(self, n: int) -> None:
+        # An invalid n goes upstream too: the source signals the error, which the operator
+        # passes through unchanged (rule 3.9).
+        with self._lock:
+            upstream = self._upstream
+            if upstream is None:
+                if not self._cancelled:
+                    self._waiting.append(n)
+                return
+        upstream.request(n)
 
-    def _on_request(self, n: int) -> None:
-        self._request_upstream(n)
+    def cancel(self) -> None:
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+            upstream, self._upstream = self._upstream, None
+        self._downstream = None
+        if upstream is not None:
+            upstream.cancel()
+        self._link.dispose()
 
-    def on_error(self, error: Exception) -> None:
-        self._cancel_upstream()
-        super().on_error(error)
+    # -- the source side ------------------------------------------------------------------
 
-    def on_completed(self) -> None:
+    def source_subscribed(self, subscription: Subscription) -> None:
+        with self._lock:
+            cancelled = self._cancelled
+            if not cancelled:
+                self._upstream = subscription
+                waiting, self._waiting = self._waiting, []
+        if cancelled:
+            subscription.cancel()
+            return
+        for n in waiting:
+            subscription.request(n)
+
+    def swallowed(self) -> None:
+        """The operator took an input and emitted nothing: ask the source for another."""
+        upstream = self._upstream
+        if upstream is not None:
+            upstream.request(1)
+
+    # -- the operator side ----------------------------------------------------------------
+
+    def _on_next(self, value: Any) -> None:
+        self.produced += 1
+        downstream = self._downstream
+        if downstream is not None:
+            downstream.on_next(value)
+
+    def _on_error(self, error: Exception) -> None:
+        self._end().on_error(error)
+
+    def _on_completed(self) -> None:
         # A take() that is done must stop a synchronous source now, not when reactivex's
         # own dispose arrives after the subscribe call returns.
-        self._cancel_upstream()
-        super().on_completed()
+        self._end().on_completed()
 
-    def _release(self) -> None:
-        self._link.dispose()
+    def _end(self) -> Subscriber[Any]:
+        downstream = self._downstream
+        self.cancel()
+        return downstream if downstream is not None else _IGNORE
+
+
+class _Ignore:
+    def on_subscribe(self, subscription: Subscription) -> None:
+        pass
+
+    def on_next(self, value: Any) -> None:
+        pass
+
+    def on_error(self, error: Exception) -> None:
+        pass
+
+    def on_completed(self) -> None:
+        pass
+
+
+_IGNORE = _Ignore()
+
+
+class _Tapped(Observable[Any]):
+    """The operator's view of the source: a plain Observable with a tap in the middle."""
+
+    def __init__(self, bridge: _Bridge) -> None:
+        super().__init__()
+        self._bridge = bridge
+
+    def subscribe(
+        self,
+        on_next: Any = None,
+        on_error: Any = None,
+        on_completed: Any = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        if callable(getattr(on_next, "on_next", None)):
+            on_next, on_error, on_completed = (
+                on_next.on_next,
+                on_next.on_error,
+                on_next.on_completed,
+            )
+        tap = _Tap(self._bridge, on_next, on_error, on_completed)
+        return self._bridge._source.subscribe(tap, scheduler=scheduler)
 
 
 class _Tap:
-    """Sits between the Flowable source and the operator, asking for replacements."""
+    """Between the source and the operator: notices inputs the operator swallows."""
 
-    __slots__ = ("_bridge", "_observer")
+    __slots__ = ("_bridge", "_next", "on_completed", "on_error")
 
-    def __init__(self, bridge: _Bridge, observer: abc.ObserverBase[Any]) -> None:
+    def __init__(
+        self,
+        bridge: _Bridge,
+        on_next: Callable[[Any], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> None:
         self._bridge = bridge
-        self._observer = observer
+        self._next = on_next
+        self.on_error = on_error
+        self.on_completed = on_completed
 
     def on_subscribe(self, subscription: Subscription) -> None:
-        self._bridge.on_subscribe(subscription)
+        self._bridge.source_subscribed(subscription)
 
     def on_next(self, value: Any) -> None:
         bridge = self._bridge
-        before = bridge._produced
-        self._observer.on_next(value)
-        if bridge._produced == before:
-            bridge._request_upstream(1)  # the operator swallowed it: ask for another
-
-    def on_error(self, error: Exception) -> None:
-        self._observer.on_error(error)
-
-    def on_completed(self) -> None:
-        self._observer.on_completed()
+        before = bridge.produced
+        self._next(value)
+        if bridge.produced == before:
+            bridge.swallowed()

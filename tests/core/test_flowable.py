@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
@@ -75,12 +76,8 @@ def test_an_error_with_no_handler_is_raised_as_reactivex_does() -> None:
         raise KeyError("boom")
 
     seen: list[int] = []
-    try:
+    with pytest.raises(KeyError, match="boom"):
         bp.from_iterable(broken()).subscribe(seen.append)
-    except KeyError as err:
-        assert err.args == ("boom",)
-    else:  # pragma: no cover - the assertion below explains the failure
-        raise AssertionError("the error vanished")
     assert seen == [1]
 
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from reactivex import abc
 from reactivex.scheduler import NewThreadScheduler
 
 import rx_backpressure as bp
@@ -118,5 +117,3 @@ def test_works_across_threads_with_an_asynchronous_source() -> None:
     assert list(bp.to_iterable(source, prefetch=32)) == list(range(5_000))
     assert threads
     assert threading.get_ident() not in threads
-
-

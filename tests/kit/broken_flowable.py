@@ -36,7 +36,9 @@ class _BrokenSubscription(Subscription):
             if self.kind == "no_type_check" and not isinstance(n, int):
                 n = int(n)
             elif self.subscriber is not None and not self.cancelled:
-                error_type = ValueError if isinstance(n, int) and not isinstance(n, bool) else TypeError
+                error_type = (
+                    ValueError if isinstance(n, int) and not isinstance(n, bool) else TypeError
+                )
                 self.cancelled = True
                 self.subscriber.on_error(error_type(f"request(n) got n={n!r}"))
                 return

@@ -48,7 +48,9 @@ def test_groups_values_lookup_and_errors() -> None:
     error = ValueError("broken")
     with marbles() as m:
         source = m.cold("(x,y)-z-#", lookup={"x": 10, "y": 20, "z": 30}, error=error)
-        assert m.start(source) == m.exp("(p,q)-r-#", lookup={"p": 10, "q": 20, "r": 30}, error=error)
+        assert m.start(source) == m.exp(
+            "(p,q)-r-#", lookup={"p": 10, "q": 20, "r": 30}, error=error
+        )
 
 
 def test_a_demand_diagram_drives_the_subscriber() -> None:
@@ -89,7 +91,7 @@ def test_spy_records_the_demand_any_flowable_receives() -> None:
     with marbles() as m:
         spied = m.spy(bp.from_iterable(range(10)))
         m.start(spied, demand="3--2")
-        assert m.requests_of(spied) == m.exp_requests("3--2") + [DemandEvent(1000, None)]
+        assert m.requests_of(spied) == [*m.exp_requests("3--2"), DemandEvent(1000, None)]
 
 
 def test_the_subscription_is_disposed_at_one_thousand() -> None:
@@ -100,16 +102,17 @@ def test_the_subscription_is_disposed_at_one_thousand() -> None:
 
 
 def test_work_scheduled_on_a_real_time_scheduler_fails_loudly() -> None:
-    with pytest.raises(RuleViolation, match=r"TimeoutScheduler\.schedule_relative\(\)"):  # noqa: PT012
-        with marbles() as m:
-            m.start(m.cold("a|").pipe(ops.delay(1.0, scheduler=TimeoutScheduler.singleton())))
-    assert TimeoutScheduler.schedule_relative.__name__ == "schedule_relative"
+    original = TimeoutScheduler.schedule_relative
+    real_time = TimeoutScheduler.singleton()
+    expected = r"TimeoutScheduler\.schedule_relative\(\) was called inside a virtual-time test"
+    with pytest.raises(RuleViolation, match=expected), marbles() as m:
+        m.start(m.cold("a|").pipe(ops.delay(1.0, scheduler=real_time)))
+    assert TimeoutScheduler.schedule_relative is original, "the guard is lifted after the block"
 
 
 def test_a_rule_broken_during_start_fails_the_block() -> None:
-    with pytest.raises(RuleViolation, match=r"rule 1\.1"):  # noqa: PT012
-        with marbles() as m:
-            m.start(m.hot("a-b-c"), demand="1")
+    with pytest.raises(RuleViolation, match=r"rule 1\.1"), marbles() as m:
+        m.start(m.hot("a-b-c"), demand="1")
 
 
 def test_bad_diagrams_are_rejected() -> None:
@@ -124,6 +127,5 @@ def test_bad_diagrams_are_rejected() -> None:
             m.exp("a,b")
         with pytest.raises(TypeError, match="pull\\(\\) or spy\\(\\)"):
             m.requests_of(m.hot("a"))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="timespan must be > 0"):  # noqa: PT012
-        with marbles(0):
-            pass
+    with pytest.raises(ValueError, match="timespan must be > 0"), marbles(0):
+        pass
