@@ -26,5 +26,13 @@ test: lint typecheck $(STAMP)
 	MPLBACKEND=Agg $(BIN)/pytest
 	$(MAKE) docs
 
+demo: $(STAMP)
+	$(BIN)/rx-backpressure demo
+
+bench: $(STAMP)
+	cd benchmarks && for script in bench_*.py; do \
+		echo "== $$script"; ../$(BIN)/python $$script || exit 1; \
+	done
+
 clean:
 	rm -rf $(VENV) .site .pytest_cache .mypy_cache .ruff_cache

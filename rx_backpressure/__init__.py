@@ -2,19 +2,35 @@
 
 A :class:`Flowable` is a reactivex ``Observable`` that delivers only what its subscriber
 has requested. Sources such as :func:`from_iterable` are read only as far as demand
-reaches; the operators bound every queue they keep.
+reaches; the operators (:func:`bounded_buffer`, :func:`shed`, :func:`token_bucket`,
+:func:`rate_limit`, :func:`adaptive_batch`, :func:`circuit_break`) bound every queue they
+keep and pass demand upstream.
 """
 
 from .core import PUSH_BUFFER as PUSH_BUFFER
 from .core import UNBOUNDED as UNBOUNDED
 from .core import BackpressureError as BackpressureError
 from .core import BufferOverflowError as BufferOverflowError
+from .core import CircuitOpenError as CircuitOpenError
 from .core import Flowable as Flowable
 from .core import Metrics as Metrics
 from .core import PushSegment as PushSegment
+from .core import RateLimitExceeded as RateLimitExceeded
 from .core import Subscriber as Subscriber
 from .core import Subscription as Subscription
 from .core import pipe as pipe
+from .operators import CircuitBreaker as CircuitBreaker
+from .operators import CircuitState as CircuitState
+from .operators import Overflow as Overflow
+from .operators import SizeRule as SizeRule
+from .operators import Strategy as Strategy
+from .operators import adaptive_batch as adaptive_batch
+from .operators import bounded_buffer as bounded_buffer
+from .operators import circuit_break as circuit_break
+from .operators import default_size_rule as default_size_rule
+from .operators import rate_limit as rate_limit
+from .operators import shed as shed
+from .operators import token_bucket as token_bucket
 from .sources import BlockingIterator as BlockingIterator
 from .sources import from_iterable as from_iterable
 from .sources import to_iterable as to_iterable
@@ -25,14 +41,28 @@ __all__ = [
     "BackpressureError",
     "BlockingIterator",
     "BufferOverflowError",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
     "Flowable",
     "Metrics",
+    "Overflow",
     "PUSH_BUFFER",
     "PushSegment",
+    "RateLimitExceeded",
+    "SizeRule",
+    "Strategy",
     "Subscriber",
     "Subscription",
     "UNBOUNDED",
+    "adaptive_batch",
+    "bounded_buffer",
+    "circuit_break",
+    "default_size_rule",
     "from_iterable",
     "pipe",
+    "rate_limit",
+    "shed",
     "to_iterable",
+    "token_bucket",
 ]

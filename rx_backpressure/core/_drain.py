@@ -39,6 +39,8 @@ from ._subscription import Subscriber, Subscription
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
+_get_ident = threading.get_ident
+
 _CANCELLED: abc.DisposableBase = Disposable()
 """Stands in for the upstream link once it has been cut."""
 
@@ -48,11 +50,16 @@ def seconds(scheduler: abc.SchedulerBase) -> float:
     if isinstance(scheduler, VirtualTimeScheduler):
         # Its own clock, without a round trip through datetime.
         return scheduler.to_seconds(scheduler.clock)
-    return scheduler.to_seconds(scheduler.now)
+    now = scheduler.now
+    if now.tzinfo is not None:
+        return now.timestamp()  # the same seconds as to_seconds(now), in half the time
+    return scheduler.to_seconds(now)
 
 
 class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     """Demand accounting, a bounded queue and one serialized delivery loop."""
+
+    _batches = False
 
     def __init__(
         self,
@@ -82,6 +89,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._scheduler = scheduler
         self._deliver_on = deliver_on
         self._delivering_thread: int | None = None
+        self._filling: int | None = None
+        # The direct path (``_deliver_now``) is only for items that go out as they came in:
+        # not when delivery belongs on a scheduler, nor for an operator with its own
+        # ``_emit`` (batches, calls, tokens), nor once a violation must be signalled.
+        self._direct_off = deliver_on is not None or type(self)._emit is not Drain._emit
+        self._hooks_emitted = type(self)._on_emitted is not Drain._on_emitted
         self._timer = SerialDisposable()
         self._metrics = metrics
 
@@ -106,11 +119,13 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         if source is None:
             self.drain()
         elif flow:
-            source.subscribe(self, scheduler=scheduler)
+            self._call_upstream(lambda: source.subscribe(self, scheduler=scheduler))
         else:
             pushed = source.push_source if isinstance(source, Flowable) else source
             assert pushed is not None
-            self._set_upstream(pushed.subscribe(self, scheduler=scheduler))
+            self._call_upstream(
+                lambda: self._set_upstream(pushed.subscribe(self, scheduler=scheduler))
+            )
 
     @property
     def clock(self) -> abc.SchedulerBase:
@@ -132,7 +147,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             # Already cancelled, or a second upstream (rule 2.5): refuse it.
             handle.dispose()
         elif pending:
-            cast(Subscription, handle).request(pending)
+            self._send_upstream(cast(Subscription, handle), pending)
 
     def _request_upstream(self, n: int) -> None:
         """Signal ``n`` more demand to a Flowable upstream (nothing for a push upstream)."""
@@ -143,9 +158,42 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             if upstream is None:
                 self._pending_upstream = add_demand(self._pending_upstream, n)
         if upstream is not None and upstream is not _CANCELLED:
-            cast(Subscription, upstream).request(n)
+            self._call_upstream(lambda: self._send_upstream(cast(Subscription, upstream), n))
+
+    def _send_upstream(self, upstream: Subscription, n: int) -> None:
+        upstream.request(n)
         if self._metrics is not None:
             self._metrics.increment("requested", n)
+
+    def _call_upstream(self, call: Callable[[], object]) -> None:
+        """Call upstream (subscribe, request); with ``_batches``, take the answer as a batch.
+
+        Many upstreams answer at once, on the calling thread, item after item. For an
+        operator that sets ``_batches = True``, items that arrive on this thread while the
+        call runs are only held, and one pass of the loop delivers them when it returns; a
+        full buffer is drained before any overflow policy applies (see ``_offer``).
+        Downstream sees the same items, in the same order, against the same demand, at the
+        same virtual time, with the loop run once per batch instead of once per item.
+        """
+        if not self._batches:
+            call()
+            return
+        with self._lock:
+            opened = self._filling is None
+            if opened:
+                self._filling = _get_ident()
+        try:
+            call()
+        finally:
+            if opened:
+                self._filling = None
+        if opened:
+            self.drain()
+
+    def _batching(self) -> bool:
+        """Whether this thread is inside a call upstream whose answer is taken as a batch."""
+        filling = self._filling
+        return filling is not None and filling == _get_ident()
 
     def _cancel_upstream(self) -> None:
         with self._lock:
@@ -187,7 +235,79 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._set_upstream(subscription)
 
     def on_next(self, value: _In) -> None:
-        """Default policy: hold the item; with no room, fail (BufferOverflowError)."""
+        """Deliver the item at once if that is possible (see ``_deliver_now``), else hold it;
+        inside a batched call upstream (see ``_call_upstream``), just hold it if it fits."""
+        filling = self._filling
+        if filling is not None and filling == _get_ident():
+            queue = self._queue
+            # A Flowable upstream is the only producer and never overlaps itself (rule 1.3),
+            # and the loop only takes items out: room seen here stays room.
+            flow = self._upstream_flow
+            if not flow:
+                self._lock.acquire()
+            held = len(queue) < self._capacity and not self._done and not self._cancelled
+            if held:
+                queue.append(value)
+            if not flow:
+                self._lock.release()
+            if held:
+                if self._metrics is not None:
+                    self._metrics.increment("received")
+                    self._metrics.set("depth", len(queue))
+                return
+        elif self._deliver_now(value):
+            return
+        self._hold(value)
+
+    def _deliver_now(self, value: _In) -> bool:
+        """Hand ``value`` straight downstream if the loop is idle, nothing is held and there
+        is demand; False (and nothing done) otherwise, and the item must be held.
+
+        The loop is taken for the one item, so signals stay serialized: the path of an item
+        that arrives into a stream that keeps up, one at a time or in a batch.
+        """
+        lock = self._lock
+        lock.acquire()
+        if (
+            self._wip
+            or self._queue
+            or not self._requested
+            or self._done
+            or self._cancelled
+            or self._direct_off
+        ):
+            lock.release()
+            return False
+        self._wip = True
+        if self._requested != UNBOUNDED:
+            self._requested -= 1
+        lock.release()
+        self._delivering_thread = _get_ident()
+        try:
+            self._downstream.on_next(value)  # type: ignore[union-attr, arg-type]  # _In is _Out
+            if self._metrics is not None:
+                self._metrics.increment("received")
+                self._metrics.increment("emitted")
+            if self._hooks_emitted:
+                self._on_emitted(1)
+        except Exception as err:  # downstream's on_next, or the operator's hook
+            self._cancel_upstream()
+            self._finish(err)
+            return True
+        finally:
+            self._delivering_thread = None
+        lock.acquire()
+        if not self._missed:
+            self._wip = False
+            lock.release()
+            return True
+        self._missed = False
+        lock.release()
+        self._run()
+        return True
+
+    def _hold(self, value: _In) -> None:
+        """The operator's policy for an item that must wait. Default: fail when full."""
         if self._offer(value) is not None:
             self._stop_upstream(
                 BufferOverflowError(f"no room for an item: {self._capacity} already held")
@@ -207,25 +327,33 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         """Hold ``item`` if there is room. None means it was taken (or the stream is over).
 
         With no room, the item left out comes back in a 1-tuple: ``item`` itself, or with
-        ``evict=True`` the oldest held item, which makes way for ``item``.
+        ``evict=True`` the oldest held item, which makes way for ``item``. In the middle of
+        a batch (see ``_call_upstream``) a full buffer is first drained as demand allows.
         """
+        lock, queue = self._lock, self._queue
+        drained = False
+        while True:
+            with lock:
+                if self._done or self._cancelled:
+                    return None  # after the end nothing is taken, and nothing is owed
+                left_out: tuple[_In] | None = None
+                if len(queue) < self._capacity:
+                    queue.append(item)
+                    break
+                if drained or self._filling is None or not self._batching():
+                    if evict:
+                        left_out = (queue.popleft(),)
+                        queue.append(item)
+                    else:
+                        left_out = (item,)
+                    break
+            # As if the held items had gone out on arrival: only then does a policy apply.
+            self._drain_now()
+            drained = True
         metrics = self._metrics
-        with self._lock:
-            if self._done or self._cancelled:
-                return None  # after the end nothing is taken, and nothing is owed
-            queue = self._queue
-            left_out: tuple[_In] | None = None
-            if len(queue) < self._capacity:
-                queue.append(item)
-            elif evict and queue:
-                left_out = (queue.popleft(),)
-                queue.append(item)
-            else:
-                left_out = (item,)
-            depth = len(queue)
         if metrics is not None:
             metrics.increment("received")
-            metrics.set("depth", depth)
+            metrics.set("depth", len(queue))
         return left_out
 
     def _upstream_terminated(self, error: Exception | None) -> None:
@@ -247,13 +375,23 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             if self._cancelled or self._violation is not None:
                 return
             self._violation = error
+            self._direct_off = True
         self._cancel_upstream()
         self.drain()
 
     # -- the delivery loop ----------------------------------------------------------------
 
     def drain(self) -> None:
-        """Deliver what demand allows, now on this thread or on the delivery scheduler."""
+        """Deliver what demand allows, now on this thread or on the delivery scheduler.
+
+        Inside a batched call upstream on this thread it does nothing: the call drains when
+        it returns (see ``_call_upstream``).
+        """
+        if self._filling is not None and self._batching():
+            return
+        self._drain_now()
+
+    def _drain_now(self) -> None:
         with self._lock:
             if self._wip:
                 self._missed = True
@@ -355,6 +493,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     # -- hooks for operators --------------------------------------------------------------
     #
+    # Set ``_batches = True`` (class attribute) to take synchronous upstream answers as
+    # batches (see ``_call_upstream``).
     # Set ``self._prefetch`` in ``__init__`` to the demand a Flowable upstream gets when it
     # subscribes; ``self._upstream_flow`` tells, once started, whether upstream is one.
 

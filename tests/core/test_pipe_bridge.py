@@ -204,7 +204,9 @@ def test_errors_pass_through_unchanged_and_stop_the_source() -> None:
 def test_cancel_reaches_the_source() -> None:
     source = Reads(list(range(100)))
     subscriber: TestSubscriber[str] = TestSubscriber(initial_request=2)
-    bp.from_iterable(iter(source)).pipe(ops.map(to_text), ops.filter(str.isdigit)).subscribe(subscriber)
+    bp.from_iterable(iter(source)).pipe(ops.map(to_text), ops.filter(str.isdigit)).subscribe(
+        subscriber
+    )
     subscriber.cancel()
     subscriber.request(10)
     assert subscriber.values == ["0", "1"]

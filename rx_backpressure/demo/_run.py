@@ -1,0 +1,174 @@
+"""Running each strategy on a scheduler and measuring it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactivex import abc
+from reactivex.scheduler import EventLoopScheduler
+
+from ..core import seconds
+from ._clock import VirtualClock
+from ._scenario import Probe, Scenario
+from ._strategies import STRATEGIES
+
+_METHODS = multiprocessing.get_all_start_methods()
+
+Progress = Callable[[str, float], None]
+"""Called with the strategy and the fraction of its run done (real time only)."""
+
+
+@dataclass
+class StrategyResult:
+    """What one strategy did in one run. ``queued`` is counted in the pipeline itself."""
+
+    strategy: str
+    description: str
+    produced: int
+    delivered: int
+    dropped: int
+    queued: int
+    peak_depth: int
+    peak_queue_bytes: int
+    throttled_s: float
+    p50_latency_s: float
+    p99_latency_s: float
+    series: dict[str, list[float]] = field(repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        """The machine-readable form (without the time series)."""
+        return {
+            "strategy": self.strategy,
+            "description": self.description,
+            "produced": self.produced,
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "queued": self.queued,
+            "peak_depth": self.peak_depth,
+            "peak_queue_bytes": self.peak_queue_bytes,
+            "throttled_s": round(self.throttled_s, 6),
+            "p50_latency_s": round(self.p50_latency_s, 6),
+            "p99_latency_s": round(self.p99_latency_s, 6),
+        }
+
+
+def run_strategy(
+    name: str,
+    scenario: Scenario,
+    *,
+    real_time: bool = False,
+    progress: Progress | None = None,
+) -> StrategyResult:
+    """Run strategy ``name`` for ``scenario.duration`` seconds and measure it.
+
+    Virtual time runs on a ``VirtualTimeScheduler``; real time on one event-loop thread
+    with the real clock. Memory is measured with tracemalloc: the peak above what was
+    allocated when the run started, so it is what the pipeline held at its fullest.
+    """
+    description, build = STRATEGIES[name]
+    scheduler: abc.SchedulerBase
+    if real_time:
+        loop = EventLoopScheduler()
+        scheduler = loop
+        start = seconds(loop) + 0.05
+    else:
+        scheduler = VirtualClock()
+        start = 0.0
+    probe = Probe(scenario, start)
+    end = start + scenario.duration
+    finished = threading.Event()
+    counts: list[int] = []
+    timings: list[float] = []
+    step = scenario.duration / scenario.samples
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        baseline = tracemalloc.get_traced_memory()[0]
+        count_held = build(scheduler, scenario, probe)
+
+        def sample(_: abc.SchedulerBase, index: Any = 0) -> None:
+            probe.sample(seconds(scheduler))
+            if index < scenario.samples:
+                scheduler.schedule_absolute(start + (index + 1) * step, sample, index + 1)
+
+        def stop(_: abc.SchedulerBase, __: Any = None) -> None:
+            # Everything is read at the same instant, so the counts can be checked
+            # against each other.
+            counts.extend((probe.produced, probe.delivered, probe.dropped, count_held()))
+            timings.extend(
+                (probe.throttled_until(end), probe.percentile(0.50), probe.percentile(0.99))
+            )
+            finished.set()
+
+        scheduler.schedule_absolute(start, sample, 0)
+        scheduler.schedule_absolute(end, stop)
+        if isinstance(scheduler, VirtualClock):
+            scheduler.advance_to(end)
+        else:
+            _wait(finished, end, name, progress)
+        peak_bytes = tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+        if isinstance(scheduler, EventLoopScheduler):
+            scheduler.dispose()
+    return StrategyResult(
+        strategy=name,
+        description=description,
+        produced=counts[0],
+        delivered=counts[1],
+        dropped=counts[2],
+        queued=counts[3],
+        peak_depth=probe.peak_depth,
+        peak_queue_bytes=max(0, peak_bytes),
+        throttled_s=timings[0],
+        p50_latency_s=timings[1],
+        p99_latency_s=timings[2],
+        series={
+            "time": list(probe.sample_times[: probe.sampled]),
+            "depth": list(probe.sample_depths[: probe.sampled]),
+            "delivered": list(probe.sample_delivered[: probe.sampled]),
+        },
+    )
+
+
+def _wait(finished: threading.Event, end: float, name: str, progress: Progress | None) -> None:
+    duration = max(end - time.time(), 1e-9)
+    while not finished.wait(0.1):
+        if progress is not None:
+            progress(name, min(1.0, 1 - (end - time.time()) / duration))
+    if progress is not None:
+        progress(name, 1.0)
+
+
+def run(
+    scenario: Scenario,
+    strategies: list[str],
+    *,
+    real_time: bool = False,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> list[StrategyResult]:
+    """Run each strategy on the same scenario.
+
+    Virtual-time runs are independent simulations: they run side by side in ``workers``
+    processes (default: one per core), each measuring its own memory. Real-time runs go
+    one after the other, so that they do not compete for the clock.
+    """
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    if real_time or count < 2 or len(strategies) < 2:
+        return [
+            run_strategy(name, scenario, real_time=real_time, progress=progress)
+            for name in strategies
+        ]
+    context = multiprocessing.get_context("fork" if "fork" in _METHODS else None)
+    with ProcessPoolExecutor(max_workers=min(count, len(strategies)), mp_context=context) as pool:
+        return list(pool.map(run_strategy, strategies, [scenario] * len(strategies)))

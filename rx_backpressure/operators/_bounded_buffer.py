@@ -1,0 +1,193 @@
+"""bounded_buffer: a lossless buffer of at most ``capacity`` items that slows the producer.
+
+A Flowable upstream is asked for ``capacity`` items, then for more in batches once
+``capacity - capacity // 4`` have left, so it never overflows and a generator is never read
+more than ``capacity`` items ahead::
+
+    bounded_buffer(4)
+    source:    a-b-c-d-e-f-g-h-i-j-|       (pull)
+    demand:    1--2------3----------*
+    requests:  4--3------3
+    output:    a--(b,c)--(d,e,f)----(g,h,i,j,|)
+
+A plain (push) upstream that finds the buffer full meets the ``overflow`` policy::
+
+    bounded_buffer(2, overflow="error")    (and "block" on virtual time: it cannot wait)
+    source:    -a-b-c-d-----               (hot)
+    demand:    1-------1-1--
+    output:    -a------b-(c,#)             BufferOverflowError after the held b and c
+
+    bounded_buffer(2) on real time: the producer of d waits until b leaves
+    source:    -a-b-c-d-----
+    demand:    1-------1----
+    output:    -a------b----               c and d wait for demand
+
+Defaults: ``overflow="block"`` (the producing thread waits, like ``queue.Queue.put``),
+``timeout=None`` (wait as long as it takes), ``scheduler=None`` (deliver on the thread that
+pushes or requests), ``metrics=None``. A block that could never end fails at once instead.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.scheduler import EventLoopScheduler, TrampolineScheduler, VirtualTimeScheduler
+
+from ..core import BufferOverflowError, Drain, Flowable, Metrics, Subscriber, lift
+
+_T = TypeVar("_T")
+
+Overflow = Literal["block", "error"]
+_OVERFLOWS: tuple[Overflow, ...] = ("block", "error")
+
+
+def bounded_buffer(
+    capacity: int,
+    *,
+    overflow: Overflow = "block",
+    timeout: float | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    metrics: Metrics | None = None,
+) -> Callable[[Observable[_T]], Flowable[_T]]:
+    """Hold at most ``capacity`` items between a producer and a slower consumer.
+
+    Order is kept and every item accepted is delivered: when the buffer fails (``"error"``,
+    a block that timed out after ``timeout`` seconds, or one that could never end), the
+    items it holds go first, as demand allows, then ``on_error(BufferOverflowError)``.
+    With ``scheduler``, delivery happens there, many items per scheduled action (a bounded
+    ``observe_on``); the scheduler is also the clock. Several threads may push at once.
+    """
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
+    if overflow not in _OVERFLOWS:
+        raise ValueError(f"overflow must be one of 'block', 'error', got {overflow!r}")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout < math.inf
+    ):
+        raise ValueError(f"timeout must be None or a number of seconds > 0, got {timeout!r}")
+
+    def make(downstream: Subscriber[_T]) -> Drain[_T, _T]:
+        return _BoundedBuffer(downstream, capacity, overflow, timeout, scheduler, metrics)
+
+    return lift(make)
+
+
+class _BoundedBuffer(Drain[_T, _T]):
+    _batches = True  # a synchronous upstream's answer is held and delivered as a batch
+
+    def __init__(
+        self,
+        downstream: Subscriber[_T],
+        capacity: int,
+        overflow: Overflow,
+        timeout: float | None,
+        scheduler: abc.SchedulerBase | None,
+        metrics: Metrics | None,
+    ) -> None:
+        super().__init__(
+            downstream,
+            capacity=capacity,
+            scheduler=scheduler,
+            deliver_on=scheduler,
+            metrics=metrics,
+        )
+        self._prefetch = capacity
+        self._limit = capacity - capacity // 4
+        self._consumed = 0
+        self._block = overflow == "block"
+        self._timeout = timeout
+        self._not_full = threading.Condition(self._lock)
+        self._waiting = 0
+        self._subscribed_on: abc.SchedulerBase | None = None
+
+    def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
+        self._subscribed_on = scheduler
+        super().start(source, scheduler)
+
+    def _hold(self, value: _T) -> None:
+        if self._offer(value) is not None:
+            error: BufferOverflowError | None
+            if self._upstream_flow:  # only a Flowable that broke its demand gets here
+                error = self._full("the Flowable upstream sent more than was requested")
+            elif self._block:
+                error = self._wait_for_room(value)
+            else:
+                error = self._full("overflow='error'")
+            if error is not None:
+                self._stop_upstream(error)
+                self._wake_producers()  # other blocked producers see the end and return
+                return
+        self.drain()
+
+    def _wait_for_room(self, value: _T) -> BufferOverflowError | None:
+        """Block until ``value`` fits (then hold it); the error if it cannot."""
+        deadline = None if self._timeout is None else self._now() + self._timeout
+        queue = self._queue
+        with self._not_full:
+            # Counted before looking for room: an emitter that pops without the lock and
+            # then reads no waiter has made room that this check will see.
+            self._waiting += 1
+            try:
+                while len(queue) >= self._capacity and not (self._done or self._cancelled):
+                    reason = self._never_ends()
+                    remaining = None if deadline is None else deadline - self._now()
+                    if reason is None and remaining is not None and remaining <= 0:
+                        reason = f"no room came within timeout={self._timeout}s"
+                    if reason is not None:
+                        return self._full(f"overflow='block' cannot wait: {reason}")
+                    self._not_full.wait(remaining)
+            finally:
+                self._waiting -= 1
+            if self._done or self._cancelled:
+                return None  # the stream ended meanwhile: nothing is taken, nothing owed
+            queue.append(value)
+            depth = len(queue)
+        if self._metrics is not None:
+            self._metrics.set("depth", depth)
+        return None
+
+    def _full(self, why: str) -> BufferOverflowError:
+        return BufferOverflowError(f"bounded_buffer is full ({self._capacity} held) and {why}")
+
+    def _never_ends(self) -> str | None:
+        """Why no other thread could ever make room while this one waits, if so."""
+        if self._in_delivery:
+            return "on_next was called from inside a delivery, by the thread that makes room"
+        for clock in (self._scheduler, self._subscribed_on):
+            if isinstance(clock, VirtualTimeScheduler):
+                return f"the subscription runs on virtual time ({type(clock).__name__})"
+        loop = self._deliver_on
+        # reactivex offers no public way to ask an event loop for its thread.
+        if isinstance(loop, EventLoopScheduler) and (
+            getattr(loop, "_thread", None) is threading.current_thread()
+        ):
+            return "the producer runs on the event loop thread that delivers this buffer"
+        if isinstance(loop, TrampolineScheduler) and not loop.schedule_required():
+            return "the producer runs inside the trampoline that delivers this buffer"
+        return None
+
+    def _on_emitted(self, count: int) -> None:
+        if self._upstream_flow:
+            consumed = self._consumed + count
+            if consumed >= self._limit and not self._cancelled:
+                self._consumed = 0
+                self._request_upstream(consumed)  # held + outstanding stays <= capacity
+            else:
+                self._consumed = consumed
+        elif self._waiting:
+            with self._lock:
+                self._not_full.notify(count)
+
+    def _wake_producers(self) -> None:
+        if self._waiting:
+            with self._lock:
+                self._not_full.notify_all()
+
+    def _release(self) -> None:
+        self._wake_producers()

@@ -1,0 +1,370 @@
+"""circuit_break: call a failing service less, and stop pulling upstream while it fails.
+
+Each item goes to ``action(item)``, one call at a time, in input order, and only when the
+subscriber has demand for a result; the result is emitted. A call fails when ``action``
+raises, or when the Observable it returns errs or completes empty (its first item is the
+result). A :class:`CircuitBreaker` counts the failures: while it is open no call is made and
+**no demand goes upstream**, so a pull source is not read. With ``failure_threshold=3,
+reset_timeout=3``, twelve items ``a`` to ``l`` and an action that fails its first 5 calls::
+
+    request:   *                  the subscriber's demand
+    upstream:  8--------8         demand signalled upstream: none while open
+    calls:     a, a, a at 0 (open); a at 3 and at 6 (half-open trials fail, open again);
+               a at 9 (the trial succeeds: closed), then b to l at 9
+    output:    ---------(A,B,C,D,E,F,G,H,I,J,K,L,|)
+
+``on_failure``: ``"retry"`` (default) calls the failed item again as soon as a call is
+allowed (every item reaches ``action`` until it succeeds; results in input order);
+``"skip"`` hands the item and its error to ``on_skip`` (counted in ``dropped``) and goes on;
+``"error"`` retries while the breaker is closed and fails with ``CircuitOpenError`` (its
+cause the last failure) once it opens.
+
+Defaults: ``failure_threshold=5``, ``reset_timeout=60.0`` s, ``half_open_max_calls=1``,
+``backoff=1.0``, ``max_reset_timeout=None``; each subscription gets its own breaker, unless
+``breaker=`` shares one (whose settings then apply: giving them here too is a ValueError).
+Held items: a Flowable upstream is read ``PREFETCH`` (8) items ahead, asked again 6 at a time
+(or as soon as none is held); a plain upstream waits in a queue of ``max_pending=1024``, and
+one more fails the stream with ``BufferOverflowError`` after the held items. The clock is
+``scheduler`` (default: the subscriber's), which also subscribes ``action``'s Observables.
+``metrics`` counts ``calls`` and ``failures`` besides the usual names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, overload
+
+from reactivex import Observable, abc
+from reactivex.disposable import SingleAssignmentDisposable
+
+from ..core import CircuitOpenError, Drain, Flowable, Metrics, Subscriber, lift
+from ._circuit_breaker import CircuitBreaker
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+OnFailure = Literal["retry", "skip", "error"]
+PREFETCH = 8
+_REPLENISH = max(PREFETCH * 3 // 4, 1)  # ask again once this many held items are gone
+
+
+class _DefaultInt(int):
+    """A default that ``is`` tells apart from the same value given explicitly."""
+
+
+class _DefaultFloat(float):
+    """A default that ``is`` tells apart from the same value given explicitly."""
+
+
+DEFAULT_FAILURE_THRESHOLD = _DefaultInt(5)
+DEFAULT_RESET_TIMEOUT = _DefaultFloat(60.0)
+DEFAULT_HALF_OPEN_MAX_CALLS = _DefaultInt(1)
+DEFAULT_BACKOFF = _DefaultFloat(1.0)
+
+
+@overload
+def circuit_break(
+    action: Callable[[_T], Observable[_R]],
+    *,
+    failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+    reset_timeout: float = DEFAULT_RESET_TIMEOUT,
+    half_open_max_calls: int = DEFAULT_HALF_OPEN_MAX_CALLS,
+    backoff: float = DEFAULT_BACKOFF,
+    max_reset_timeout: float | None = None,
+    on_failure: OnFailure = "retry",
+    max_pending: int = 1024,
+    on_skip: Callable[[_T, Exception], None] | None = None,
+    breaker: CircuitBreaker | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    metrics: Metrics | None = None,
+) -> Callable[[Observable[_T]], Flowable[_R]]: ...
+
+
+@overload
+def circuit_break(
+    action: Callable[[_T], _R],
+    *,
+    failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+    reset_timeout: float = DEFAULT_RESET_TIMEOUT,
+    half_open_max_calls: int = DEFAULT_HALF_OPEN_MAX_CALLS,
+    backoff: float = DEFAULT_BACKOFF,
+    max_reset_timeout: float | None = None,
+    on_failure: OnFailure = "retry",
+    max_pending: int = 1024,
+    on_skip: Callable[[_T, Exception], None] | None = None,
+    breaker: CircuitBreaker | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    metrics: Metrics | None = None,
+) -> Callable[[Observable[_T]], Flowable[_R]]: ...
+
+
+def circuit_break(
+    action: Callable[[_T], Any],
+    *,
+    failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+    reset_timeout: float = DEFAULT_RESET_TIMEOUT,
+    half_open_max_calls: int = DEFAULT_HALF_OPEN_MAX_CALLS,
+    backoff: float = DEFAULT_BACKOFF,
+    max_reset_timeout: float | None = None,
+    on_failure: OnFailure = "retry",
+    max_pending: int = 1024,
+    on_skip: Callable[[_T, Exception], None] | None = None,
+    breaker: CircuitBreaker | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    metrics: Metrics | None = None,
+) -> Callable[[Observable[_T]], Flowable[_R]]:
+    """Call ``action`` for each item behind a circuit breaker, and emit its results.
+
+    Calls are made one at a time, in input order, and only for results the subscriber has
+    asked for. While the breaker is open no call is made and no demand goes upstream.
+
+    Args:
+        action: Called with each item; returns the result, or an Observable whose first
+            item is the result. Raising, or an Observable that errs or completes empty,
+            is a failed call.
+        failure_threshold: Consecutive failures that open the breaker (>= 1).
+        reset_timeout: Seconds of scheduler time the breaker stays open (> 0).
+        half_open_max_calls: Consecutive trial successes that close it again (>= 1).
+        backoff: Factor applied to the open period after a failed trial (>= 1).
+        max_reset_timeout: Cap on the grown open period (None: no cap).
+        on_failure: ``"retry"`` the failed item when calls are allowed again, ``"skip"`` it
+            (to ``on_skip``, counted as ``dropped``), or ``"error"``: fail with
+            ``CircuitOpenError`` once the breaker opens.
+        max_pending: Items a plain (push) upstream may have waiting; one more fails the
+            stream with ``BufferOverflowError``. A Flowable upstream is read 8 ahead.
+        on_skip: Called with each skipped item and its error (``"skip"`` only).
+        breaker: A :class:`CircuitBreaker` shared with other streams, instead of one per
+            subscription; its settings apply, so the five above must not be given.
+        scheduler: The clock, and the scheduler ``action``'s Observables are subscribed
+            with (default: the subscriber's).
+        metrics: Counters to keep current, ``calls`` and ``failures`` included.
+
+    Raises:
+        ValueError: At construction, for a setting out of range or an unknown
+            ``on_failure``, for ``on_skip`` without ``"skip"``, and for breaker settings
+            given along with ``breaker``.
+    """
+    if on_failure not in ("retry", "skip", "error"):
+        raise ValueError(f"on_failure must be 'retry', 'skip' or 'error', got {on_failure!r}")
+    if max_pending < 1:
+        raise ValueError(f"max_pending must be >= 1, got {max_pending!r}")
+    if on_skip is not None and on_failure != "skip":
+        raise ValueError(f"on_skip is only called with on_failure='skip', got {on_failure!r}")
+    if breaker is not None:
+        given = [
+            name
+            for name, value, default in (
+                ("failure_threshold", failure_threshold, DEFAULT_FAILURE_THRESHOLD),
+                ("reset_timeout", reset_timeout, DEFAULT_RESET_TIMEOUT),
+                ("half_open_max_calls", half_open_max_calls, DEFAULT_HALF_OPEN_MAX_CALLS),
+                ("backoff", backoff, DEFAULT_BACKOFF),
+                ("max_reset_timeout", max_reset_timeout, None),
+            )
+            if value is not default
+        ]
+        if given:
+            raise ValueError(f"breaker= brings its own settings; do not also pass {given}")
+
+    def new_breaker() -> CircuitBreaker:
+        return CircuitBreaker(
+            failure_threshold=failure_threshold,
+            reset_timeout=reset_timeout,
+            half_open_max_calls=half_open_max_calls,
+            backoff=backoff,
+            max_reset_timeout=max_reset_timeout,
+            scheduler=scheduler,
+        )
+
+    if breaker is None:
+        new_breaker()  # bad settings fail here, not at the first subscription
+
+    def make(subscriber: Subscriber[_R]) -> _CircuitDrain[_T, _R]:
+        return _CircuitDrain(
+            subscriber,
+            action,
+            breaker if breaker is not None else new_breaker(),
+            own=breaker is None,
+            on_failure=on_failure,
+            on_skip=on_skip,
+            capacity=max_pending,
+            scheduler=scheduler,
+            metrics=metrics,
+        )
+
+    return lift(make)
+
+
+class _CircuitDrain(Drain[_T, _R]):
+    def __init__(
+        self,
+        downstream: Subscriber[_R],
+        action: Callable[[_T], Any],
+        breaker: CircuitBreaker,
+        *,
+        own: bool,
+        on_failure: OnFailure,
+        on_skip: Callable[[_T, Exception], None] | None,
+        capacity: int,
+        scheduler: abc.SchedulerBase | None,
+        metrics: Metrics | None,
+    ) -> None:
+        super().__init__(downstream, capacity=capacity, scheduler=scheduler, metrics=metrics)
+        self._action = action
+        self._breaker = breaker
+        self._own = own
+        self._on_failure = on_failure
+        self._on_skip = on_skip
+        self._call: _Call[_R] | None = None  # the head item's call, while its outcome is due
+        self._owed = 0  # items taken off the queue and not yet asked again from upstream
+        self._started = False
+        self._plain: type = type(None)  # a result type known not to be an Observable
+
+    def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
+        if self._scheduler is None:
+            self._scheduler = scheduler
+        if isinstance(source, Flowable):
+            # Asked for from the loop once started (see _replenish), not on subscribe.
+            self._capacity = self._owed = PREFETCH
+        self._breaker.attach(self.clock, self._wake)
+        super().start(source, scheduler)
+        self._started = True
+        self._wake()  # a change during start, or a shared breaker open from the outset
+
+    def _emit(self, on_next: Callable[[_R], None], limit: int) -> int:
+        queue, breaker, action = self._queue, self._breaker, self._action
+        if self._owed:  # asked here, in the loop, items arrive and are held before any call
+            self._replenish()
+        emitted = consumed = 0
+        value: Any
+        while emitted < limit and queue:
+            call = self._call
+            if call is None:
+                permit = breaker.acquire()
+                if permit is None:
+                    if self._on_failure == "error" and breaker.state == "open":
+                        raise self._open_error()
+                    break
+                if self._metrics is not None:
+                    self._metrics.increment("calls")
+                try:
+                    value = action(queue[0])
+                except Exception as err:
+                    failed, value = True, err
+                else:
+                    failed = False
+                    if type(value) is not self._plain and self._awaits(value, permit):
+                        continue  # its outcome may be there already
+            elif call.outcome is None:
+                break
+            else:
+                self._call = None
+                permit, (failed, value) = call.permit, call.outcome
+            if failed:
+                consumed += self._failed(permit, value)
+                continue
+            breaker.success(permit)
+            queue.popleft()
+            consumed += 1
+            on_next(value)
+            emitted += 1
+            if self._cancelled:
+                break
+        if consumed and self._upstream_flow:
+            with self._lock:
+                self._owed += consumed
+            if self._metrics is not None:
+                self._metrics.set("depth", len(queue))
+            self._replenish()
+        return emitted
+
+    def _awaits(self, value: object, permit: int) -> bool:
+        """Whether ``value`` is an Observable, now subscribed, whose outcome is awaited."""
+        if not isinstance(value, Observable):
+            self._plain = type(value)  # the next result of this type skips isinstance
+            return False
+        call = self._call = _Call(permit, self.drain)
+        try:
+            call.link.disposable = value.subscribe(call, scheduler=self._scheduler)
+        except Exception as err:
+            call.on_error(err)
+        return True
+
+    def _failed(self, permit: int, error: Exception) -> int:
+        """Count a failed call of the head item; return 1 if the item was let go (skip)."""
+        self._breaker.failure(permit, error)
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.increment("failures")
+        if self._on_failure == "error" and self._breaker.state == "open":
+            raise self._open_error() from error
+        if self._on_failure != "skip":
+            return 0  # the item stays at the head: called again when calls are allowed
+        item = self._queue.popleft()
+        if metrics is not None:
+            metrics.increment("dropped")
+        if self._on_skip is not None:
+            self._on_skip(item, error)
+        return 1
+
+    def _replenish(self) -> None:
+        """Ask upstream again for the items taken (in batches), unless the breaker is open."""
+        at_least = _REPLENISH if self._queue else 1
+        if self._owed < at_least or not (self._upstream_flow and self._started) or self._done:
+            return
+        if self._breaker.state == "open":
+            return
+        with self._lock:
+            owed, self._owed = self._owed, 0
+        self._request_upstream(owed)
+
+    def _wake(self) -> None:
+        """The breaker changed: resume calls and demand, or fail fast."""
+        if not self._started:
+            return
+        if self._on_failure == "error" and self._breaker.state == "open":
+            self._violate(self._open_error())
+            return
+        self.drain()
+        if not self._requested:  # no call can follow, so items may arrive outside the loop
+            self._replenish()
+
+    def _open_error(self) -> CircuitOpenError:
+        error = CircuitOpenError(
+            f"the circuit breaker is open (failure_threshold={self._breaker.failure_threshold})"
+        )
+        error.__cause__ = self._breaker.last_failure
+        return error
+
+    def _release(self) -> None:
+        self._breaker.detach(self._wake)
+        call, self._call = self._call, None
+        if call is not None:
+            call.link.dispose()
+            self._breaker.release(call.permit)
+        if self._own:
+            self._breaker.dispose()
+
+
+class _Call(abc.ObserverBase[_R]):
+    """Waits for the first signal of the Observable an action returned."""
+
+    def __init__(self, permit: int, wake: Callable[[], None]) -> None:
+        self.permit = permit
+        self.outcome: tuple[bool, object] | None = None
+        self.link = SingleAssignmentDisposable()
+        self._wake = wake
+
+    def on_next(self, value: _R) -> None:
+        self._settle(False, value)
+
+    def on_error(self, error: Exception) -> None:
+        self._settle(True, error)
+
+    def on_completed(self) -> None:
+        self._settle(True, LookupError("the Observable returned by action completed empty"))
+
+    def _settle(self, failed: bool, value: object) -> None:
+        if self.outcome is None:
+            self.outcome = (failed, value)
+            self.link.dispose()
+            self._wake()

@@ -1,0 +1,114 @@
+"""shed: a lossy buffer of at most ``capacity`` items that drops, counts and reports load.
+
+It never blocks the producer and never fails for lack of room. A Flowable upstream is asked
+for unbounded demand: shed exists to absorb a source faster than its consumer. When
+``capacity`` items are waiting for demand, the next arrival costs one item::
+
+    shed(2)                          strategy="tail": the arriving item is dropped
+    source:  -a-b-c-d-e----
+    demand:  1---------1-1-
+    output:  -a--------b-c-      dropped: d, e
+
+    shed(2, strategy="head")         the oldest waiting item is dropped
+    source:  -a-b-c-d-e----
+    demand:  1---------1-1-
+    output:  -a--------d-e-      dropped: b, c
+
+``shed(1, strategy="head")`` keeps only the latest item. Every dropped item goes to
+``on_drop`` and increments ``metrics`` ``dropped``; received = emitted + dropped + held at
+every moment. Defaults: ``strategy="tail"``, ``on_drop=None``, ``metrics=None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, TypeVar, overload
+
+from reactivex import Observable
+
+from ..core import UNBOUNDED, Drain, Flowable, Metrics, Subscriber, lift
+
+_T = TypeVar("_T")
+
+Strategy = Literal["tail", "head"]
+_STRATEGIES: tuple[Strategy, ...] = ("tail", "head")
+
+
+# Without on_drop nothing fixes the item type, so ``shed(8)`` stays generic until applied.
+@overload
+def shed(
+    capacity: int,
+    *,
+    strategy: Strategy = ...,
+    on_drop: None = ...,
+    metrics: Metrics | None = ...,
+) -> Callable[[Observable[_T]], Flowable[_T]]: ...
+
+
+@overload
+def shed(
+    capacity: int,
+    *,
+    strategy: Strategy = ...,
+    on_drop: Callable[[_T], None],
+    metrics: Metrics | None = ...,
+) -> Callable[[Observable[_T]], Flowable[_T]]: ...
+
+
+def shed(
+    capacity: int,
+    *,
+    strategy: Strategy = "tail",
+    on_drop: Callable[[_T], None] | None = None,
+    metrics: Metrics | None = None,
+) -> Callable[[Observable[_T]], Flowable[_T]]:
+    """Hold at most ``capacity`` items for demand; with no room, drop one and say which.
+
+    ``"tail"`` drops the arriving (newest) item, ``"head"`` the oldest waiting one. The
+    dropped item is passed to ``on_drop`` on the producer's thread; if ``on_drop`` raises,
+    upstream is cut and the error follows the items already held to ``on_error``.
+    """
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
+    if strategy not in _STRATEGIES:
+        raise ValueError(f"strategy must be one of 'tail', 'head', got {strategy!r}")
+    if on_drop is not None and not callable(on_drop):
+        raise ValueError(f"on_drop must be callable or None, got {on_drop!r}")
+
+    def make(downstream: Subscriber[_T]) -> Drain[_T, _T]:
+        return _Shed(downstream, capacity, strategy == "head", on_drop, metrics)
+
+    return lift(make)
+
+
+class _Shed(Drain[_T, _T]):
+    _batches = True  # a synchronous upstream's answer is held and delivered as a batch
+
+    def __init__(
+        self,
+        downstream: Subscriber[_T],
+        capacity: int,
+        evict: bool,
+        on_drop: Callable[[_T], None] | None,
+        metrics: Metrics | None,
+    ) -> None:
+        super().__init__(downstream, capacity=capacity, metrics=metrics)
+        self._prefetch = UNBOUNDED
+        self._evict = evict
+        self._on_drop = on_drop
+
+    def _hold(self, value: _T) -> None:
+        left_out = self._offer(value, evict=self._evict)
+        if left_out is None:
+            self.drain()
+            return
+        if self._metrics is not None:
+            self._metrics.increment("dropped")
+        if self._on_drop is not None:
+            try:
+                self._on_drop(left_out[0])
+            except Exception as err:  # the user's callback failed: the stream fails
+                self._stop_upstream(err)
+                return
+        if self._evict:
+            self.drain()  # the held items changed; with no demand this does nothing

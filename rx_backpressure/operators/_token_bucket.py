@@ -1,0 +1,139 @@
+"""token_bucket and rate_limit: shape a stream to an average rate, allowing bursts.
+
+A bucket holds up to ``capacity`` tokens and starts full; it refills at ``refill_rate``
+tokens per second of the operator's clock, never above ``capacity``. An item costs
+``cost(item)`` tokens (1 by default). ``token_bucket(capacity=2, refill_rate=1.0)``, five
+items pushed at t=0, one column per second::
+
+    t (s):       0    1    2    3
+    upstream:    abcde
+    demand:      *
+    tokens:      2>0  1>0  1>0  1>0
+    output:      ab   c    d    e
+
+Over a pull source (a Flowable), shape mode asks upstream only for what the tokens allow,
+so the source is read as slowly as the output goes::
+
+    demand:      *
+    requests:    2,1  1    1             (made upstream at each second)
+    output:      ab   c    d    e
+
+Modes (``mode=``, default ``"shape"``):
+
+- ``"shape"``: lossless; an item waits until its tokens are there; order is kept. A push
+  upstream may have at most ``max_pending`` (default 1024) items waiting; one more fails
+  the stream with ``BufferOverflowError`` after the items already accepted.
+- ``"drop"``: an item that finds too few tokens on arrival is dropped at once (``on_drop``
+  is called with it; metrics ``dropped``), never delayed. Items that paid their tokens but
+  find no demand wait, at most ``max_pending``; one more is dropped too, uncharged.
+- ``"error"``: an item that finds too few tokens fails the stream with
+  ``RateLimitExceeded``, after the items already accepted (as does one more item than
+  ``max_pending`` can hold, with ``BufferOverflowError``).
+
+An item whose cost is above ``capacity`` could never pass: ``ValueError`` naming both; a
+negative cost is a ``ValueError`` and a non-number (bool included) a ``TypeError``. These,
+and an exception raised by ``cost`` or ``on_drop``, cut upstream at once and reach
+``on_error`` after the items already accepted.
+
+``scheduler`` (default: the one given to ``subscribe``, else real time) is the clock and
+runs the timers; ``metrics`` (default none) keeps ``received``, ``emitted``, ``dropped``,
+``requested`` and ``depth`` current.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from numbers import Real
+from typing import TypeVar
+
+from reactivex import Observable, abc
+
+from ..core import Flowable, Metrics, Subscriber, lift
+from ._token_bucket_drain import Bucket, BucketDrain, Mode
+
+_T = TypeVar("_T")
+
+MODES: tuple[Mode, ...] = ("shape", "drop", "error")
+
+
+def token_bucket(
+    capacity: float,
+    refill_rate: float,
+    *,
+    cost: Callable[[_T], float] | None = None,
+    mode: Mode = "shape",
+    max_pending: int = 1024,
+    on_drop: Callable[[_T], None] | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    metrics: Metrics | None = None,
+) -> Callable[[Observable[_T]], Flowable[_T]]:
+    """Let items through as a token bucket allows: bursts of up to ``capacity`` tokens,
+    ``refill_rate`` tokens per second on average (see the module notes for the modes).
+
+    Raises ``ValueError`` (``TypeError`` for a non-number) at once for ``capacity <= 0``,
+    ``refill_rate <= 0`` (either not finite), ``max_pending < 1``, an unknown ``mode``,
+    or an ``on_drop`` outside drop mode.
+    """
+    capacity = _positive("capacity", capacity)
+    refill_rate = _positive("refill_rate", refill_rate)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}; got {mode!r}")
+    if isinstance(max_pending, bool) or not isinstance(max_pending, int):
+        raise TypeError(f"max_pending must be an int, got {max_pending!r}")
+    if max_pending < 1:
+        raise ValueError(f"max_pending must be >= 1, got {max_pending}")
+    for name, function in (("cost", cost), ("on_drop", on_drop)):
+        if function is not None and not callable(function):
+            raise TypeError(f"{name} must be callable or None, got {function!r}")
+    if on_drop is not None and mode != "drop":
+        raise ValueError(f"on_drop is only called in mode 'drop', got mode={mode!r}")
+
+    def make(subscriber: Subscriber[_T]) -> BucketDrain[_T]:
+        return BucketDrain(
+            subscriber,
+            bucket=Bucket(capacity, refill_rate),
+            cost=cost,
+            mode=mode,
+            max_pending=max_pending,
+            on_drop=on_drop,
+            scheduler=scheduler,
+            metrics=metrics,
+        )
+
+    return lift(make)
+
+
+def rate_limit(
+    per_second: float,
+    *,
+    scheduler: abc.SchedulerBase | None = None,
+    metrics: Metrics | None = None,
+) -> Callable[[Observable[_T]], Flowable[_T]]:
+    """Evenly spaced, lossless: consecutive items at least ``1 / per_second`` apart.
+
+    The same as ``token_bucket(1, per_second)``: the first item passes at once, each next
+    one when a whole token has refilled. Over a pull source, upstream is asked for one
+    item at a time::
+
+        rate_limit(2.0), one column per half second:
+        demand:    *
+        requests:  1,1  1    1               (made upstream)
+        output:    a    b    c    d
+
+    Raises ``ValueError`` (``TypeError`` for a non-number) naming ``per_second`` when it
+    is not a finite number > 0.
+    """
+    per_second = _positive("per_second", per_second)
+    every_item_costs_one: Callable[[_T], float] | None = None  # binds _T for the checker
+    return token_bucket(
+        1, per_second, cost=every_item_costs_one, scheduler=scheduler, metrics=metrics
+    )
+
+
+def _positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)

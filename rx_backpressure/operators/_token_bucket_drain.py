@@ -1,0 +1,253 @@
+"""The bucket arithmetic and the drain behind token_bucket and rate_limit."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from numbers import Real
+from typing import Literal, TypeVar
+
+from reactivex import abc
+
+from ..core import (
+    UNBOUNDED,
+    BufferOverflowError,
+    Drain,
+    Metrics,
+    RateLimitExceeded,
+    Subscriber,
+    Subscription,
+)
+
+_T = TypeVar("_T")
+
+Mode = Literal["shape", "drop", "error"]
+
+
+class Bucket:
+    """``capacity`` tokens, refilled at ``rate`` per second, never above ``capacity``.
+
+    It starts full. The state is one tuple, swapped whole, so a reader on another thread
+    never sees tokens from one moment with the time of another.
+    """
+
+    __slots__ = ("_slack", "_state", "capacity", "rate")
+
+    def __init__(self, capacity: float, rate: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self._state: tuple[float, float | None] = (capacity, None)
+        # Float rounding piles up over many spends; tokens this close to the cost count as
+        # there: two nanoseconds of refill, plus noise at the scale of the capacity.
+        self._slack = rate * 2e-9 + capacity * 1e-13
+
+    def level(self, now: float) -> float:
+        """The tokens in the bucket at ``now`` (seconds on the operator's clock)."""
+        tokens, stamp = self._state
+        if stamp is None:
+            return tokens
+        return min(self.capacity, tokens + (now - stamp) * self.rate)
+
+    def acquire(self, now: float, cost: float) -> float:
+        """Take ``cost`` tokens and return 0.0, or take none and return the wait for them.
+
+        The wait is in whole microseconds, at least one (virtual time has no finer grain):
+        rounded up, unless it is a nanosecond or less from a whole one, which is then float
+        noise. A timer set for it finds the tokens there, exactly, in virtual time.
+        """
+        level = self.level(now)
+        deficit = cost - level
+        if deficit <= self._slack:
+            self._state = (level - cost, now)
+            return 0.0
+        micros = deficit / self.rate * 1e6
+        whole = round(micros)
+        if abs(micros - whole) > 1e-3:
+            whole = math.ceil(micros)
+        return max(whole, 1) / 1e6
+
+    def affords(self, now: float) -> int:
+        """How many items of cost 1 the tokens pay for at ``now``."""
+        return math.floor(self.level(now) + self._slack)
+
+    def check(self, cost: object, item: object) -> float:
+        """``cost`` as a float, or the error saying why it is no price for ``item``."""
+        if isinstance(cost, bool) or not isinstance(cost, Real):
+            raise TypeError(
+                f"cost must return a number, got {cost!r} of type {type(cost).__name__} "
+                f"for item {item!r}"
+            )
+        price = float(cost)
+        if not price >= 0:
+            raise ValueError(f"cost must return a number >= 0, got {cost!r} for item {item!r}")
+        if price > self.capacity:
+            raise ValueError(
+                f"cost {cost!r} of item {item!r} exceeds capacity {self.capacity:g}: "
+                "it could never pass"
+            )
+        return price
+
+
+class BucketDrain(Drain[_T, _T]):
+    """Shape mode delays the head item until its tokens are there; drop and error modes
+    charge each item on arrival and hold only the ones waiting for demand."""
+
+    def __init__(
+        self,
+        downstream: Subscriber[_T],
+        *,
+        bucket: Bucket,
+        cost: Callable[[_T], float] | None,
+        mode: Mode,
+        max_pending: int,
+        on_drop: Callable[[_T], None] | None,
+        scheduler: abc.SchedulerBase | None,
+        metrics: Metrics | None,
+    ) -> None:
+        super().__init__(downstream, capacity=max_pending, scheduler=scheduler, metrics=metrics)
+        self._bucket = bucket
+        self._cost = cost
+        self._mode = mode
+        self._shape = mode == "shape"
+        self._on_drop = on_drop
+        # The cost of each held item, in step with the queue: priced once, on arrival.
+        self._costs: deque[float] = deque()
+        self._outstanding = 0  # requested from a Flowable upstream, not yet arrived
+        self._wake_at: float | None = None
+
+    # -- upstream -------------------------------------------------------------------------
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        super().on_subscribe(subscription)
+        self._pull()
+
+    def on_next(self, value: _T) -> None:
+        if self._done or self._cancelled:
+            return
+        if self._upstream_flow:
+            with self._lock:
+                if self._outstanding != UNBOUNDED:
+                    self._outstanding -= 1
+        try:
+            cost = 1.0 if self._cost is None else self._bucket.check(self._cost(value), value)
+        except Exception as err:  # the cost function failed, or priced the item wrongly
+            self._count("received")
+            self._stop_upstream(err)
+            return
+        if not self._shape:
+            if len(self._queue) >= self._capacity and self._mode == "drop":
+                self._drop(value)  # no room to wait for demand: shed it before it pays
+                return
+            if self._bucket.acquire(self._now(), cost):
+                if self._mode == "drop":
+                    self._drop(value)
+                else:
+                    self._count("received")
+                    self._stop_upstream(RateLimitExceeded(self._refusal(cost)))
+                return
+        self._costs.append(cost)
+        if self._offer(value) is not None:
+            self._costs.pop()
+            self._stop_upstream(
+                BufferOverflowError(
+                    f"max_pending={self._capacity} items already wait; no room for one more"
+                )
+            )
+            return
+        self.drain()
+
+    def _drop(self, value: _T) -> None:
+        self._count("received")
+        self._count("dropped")
+        if self._on_drop is not None:
+            try:
+                self._on_drop(value)
+            except Exception as err:  # a failing on_drop fails the stream
+                self._stop_upstream(err)
+                return
+        self._pull()
+
+    # -- downstream -----------------------------------------------------------------------
+
+    def _emit(self, on_next: Callable[[_T], None], limit: int) -> int:
+        queue, costs = self._queue, self._costs
+        emitted = 0
+        # One clock reading per pass: the pass happens at that instant, and a reading taken
+        # earlier than the moment of emission can only under-count the tokens, never over.
+        now = self._now() if self._shape and queue else 0.0
+        while emitted < limit and queue:
+            if self._shape:
+                wait = self._bucket.acquire(now, costs[0])
+                if wait:
+                    self._wake(now, wait)
+                    break
+            costs.popleft()
+            on_next(queue.popleft())
+            emitted += 1
+            if self._cancelled:
+                break
+        return emitted
+
+    def _wake(self, now: float, wait: float) -> None:
+        """Run the loop again when the head's tokens are there (one timer at a time)."""
+        due = now + wait
+        if self._wake_at is None or now >= self._wake_at or due != self._wake_at:
+            self._wake_at = due
+            self._drain_after(wait)
+
+    def _on_request(self, n: int) -> None:
+        self._pull()
+
+    def _on_emitted(self, count: int) -> None:
+        # Shape mode asks again only once nothing is in flight; reading the two counts
+        # without the lock is enough to skip the common case (the arrival that ends the
+        # flight counts itself before it is emitted, so its emission sees it).
+        if self._shape and not self._outstanding and not self._queue:
+            self._pull()
+
+    def _release(self) -> None:
+        self._costs.clear()
+
+    # -- demand upstream ------------------------------------------------------------------
+
+    def _pull(self) -> None:
+        """Request from a Flowable upstream what the bucket and downstream demand allow.
+
+        Shape mode asks, once nothing is in flight or held, for as many items as the
+        tokens pay for now (at least one, read ahead to wait for its tokens): with a
+        custom cost the price is unknown, so one. Drop and error modes keep upstream
+        demand equal to downstream demand, so each dropped item is asked for again.
+        """
+        if not self._upstream_flow:
+            return
+        with self._lock:
+            if self._done or self._cancelled:
+                return
+            requested, outstanding, held = self._requested, self._outstanding, len(self._queue)
+            if self._shape:
+                if outstanding or held or not requested:
+                    return
+                budget = 1 if self._cost is not None else max(1, self._bucket.affords(self._now()))
+                want = min(requested, budget)
+            elif requested == UNBOUNDED:
+                want = 0 if outstanding == UNBOUNDED else UNBOUNDED
+            else:
+                want = requested - outstanding - held
+            if want <= 0:
+                return
+            self._outstanding = want if want == UNBOUNDED else outstanding + want
+        self._request_upstream(want)
+
+    # -- messages and metrics -------------------------------------------------------------
+
+    def _count(self, name: str) -> None:
+        if self._metrics is not None:
+            self._metrics.increment(name)
+
+    def _refusal(self, cost: float) -> str:
+        bucket = self._bucket
+        return (
+            f"an item costing {cost:g} found {max(bucket.level(self._now()), 0.0):g} tokens "
+            f"(capacity {bucket.capacity:g}, refill_rate {bucket.rate:g}/s)"
+        )
