@@ -45,6 +45,17 @@ _CANCELLED: abc.DisposableBase = Disposable()
 """Stands in for the upstream link once it has been cut."""
 
 
+def clock_reader(scheduler: abc.SchedulerBase) -> Callable[[], float]:
+    """A function that reads ``scheduler``'s clock in seconds, as :func:`seconds` does,
+    with the kind of clock worked out once rather than at every reading."""
+    if isinstance(scheduler, VirtualTimeScheduler):
+        to_seconds = scheduler.to_seconds
+        return lambda: to_seconds(scheduler.clock)
+    if scheduler.now.tzinfo is not None:
+        return lambda: scheduler.now.timestamp()
+    return lambda: scheduler.to_seconds(scheduler.now)
+
+
 def seconds(scheduler: abc.SchedulerBase) -> float:
     """The scheduler's clock in seconds: the only clock operator code reads."""
     if isinstance(scheduler, VirtualTimeScheduler):
@@ -60,6 +71,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     """Demand accounting, a bounded queue and one serialized delivery loop."""
 
     _batches = False
+    _direct: bool | None = None
 
     def __init__(
         self,
@@ -92,10 +104,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._filling: int | None = None
         # The direct path (``_deliver_now``) is only for items that go out as they came in:
         # not when delivery belongs on a scheduler, nor for an operator with its own
-        # ``_emit`` (batches, calls, tokens), nor once a violation must be signalled.
-        self._direct_off = deliver_on is not None or type(self)._emit is not Drain._emit
+        # ``_emit`` (batches, calls) unless it says so, nor once a violation is due.
+        direct = self._direct if self._direct is not None else type(self)._emit is Drain._emit
+        self._direct_off = deliver_on is not None or not direct
         self._hooks_emitted = type(self)._on_emitted is not Drain._on_emitted
         self._timer = SerialDisposable()
+        self._read_clock: Callable[[], float] | None = None
         self._metrics = metrics
 
     # -- wiring ---------------------------------------------------------------------------
@@ -108,6 +122,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         """
         if self._scheduler is None:
             self._scheduler = scheduler
+            self._read_clock = None
         downstream = self._downstream
         assert downstream is not None
         flow = isinstance(source, Flowable) and source.push_source is None
@@ -135,7 +150,10 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         return self._scheduler
 
     def _now(self) -> float:
-        return seconds(self.clock)
+        read = self._read_clock
+        if read is None:
+            read = self._read_clock = clock_reader(self.clock)
+        return read()
 
     def _set_upstream(self, handle: abc.DisposableBase) -> None:
         with self._lock:
@@ -259,9 +277,10 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             return
         self._hold(value)
 
-    def _deliver_now(self, value: _In) -> bool:
+    def _deliver_now(self, value: _In, admit: Callable[[], bool] | None = None) -> bool:
         """Hand ``value`` straight downstream if the loop is idle, nothing is held and there
-        is demand; False (and nothing done) otherwise, and the item must be held.
+        is demand (and ``admit()``, asked as the loop's owner, agrees); False (and nothing
+        done) otherwise: then the caller holds the item and drains.
 
         The loop is taken for the one item, so signals stay serialized: the path of an item
         that arrives into a stream that keeps up, one at a time or in a batch.
@@ -284,6 +303,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         lock.release()
         self._delivering_thread = _get_ident()
         try:
+            if admit is not None and not admit():
+                with lock:
+                    if self._requested != UNBOUNDED:
+                        self._requested += 1
+                    self._wip = self._missed = False  # the caller drains next
+                return False
             self._downstream.on_next(value)  # type: ignore[union-attr, arg-type]  # _In is _Out
             if self._metrics is not None:
                 self._metrics.increment("received")
@@ -494,7 +519,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     # -- hooks for operators --------------------------------------------------------------
     #
     # Set ``_batches = True`` (class attribute) to take synchronous upstream answers as
-    # batches (see ``_call_upstream``).
+    # batches (see ``_call_upstream``), and ``_direct = True`` to allow ``_deliver_now``
+    # with an operator's own ``_emit`` (it then gates items with ``admit``).
     # Set ``self._prefetch`` in ``__init__`` to the demand a Flowable upstream gets when it
     # subscribes; ``self._upstream_flow`` tells, once started, whether upstream is one.
 

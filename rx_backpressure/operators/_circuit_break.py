@@ -195,6 +195,8 @@ def circuit_break(
 
 
 class _CircuitDrain(Drain[_T, _R]):
+    _batches = True  # the read-ahead a pull source sends at once is called through in one pass
+
     def __init__(
         self,
         downstream: Subscriber[_R],

@@ -93,6 +93,8 @@ class BucketDrain(Drain[_T, _T]):
     """Shape mode delays the head item until its tokens are there; drop and error modes
     charge each item on arrival and hold only the ones waiting for demand."""
 
+    _direct = True  # an item that finds demand and its tokens goes straight through
+
     def __init__(
         self,
         downstream: Subscriber[_T],
@@ -146,6 +148,16 @@ class BucketDrain(Drain[_T, _T]):
                     self._count("received")
                     self._stop_upstream(RateLimitExceeded(self._refusal(cost)))
                 return
+        if self._shape:
+            bucket = self._bucket
+
+            def paid() -> bool:
+                return not bucket.acquire(self._now(), cost)
+
+            if self._deliver_now(value, paid):
+                return
+        elif self._deliver_now(value):
+            return
         self._costs.append(cost)
         if self._offer(value) is not None:
             self._costs.pop()
