@@ -60,10 +60,10 @@ def report(results: list[Result], as_json: bool) -> None:
         if as_json:
             print(json.dumps(asdict(r)))
         else:
-            verdict = "met" if r.met else "NOT MET"
+            verdict = "-" if r.target == "report" else ("met" if r.met else "NOT MET")
             print(
-                f"{r.name:<58} ours {r.ours:>14,.0f} {r.unit:<8} "
-                f"baseline {r.baseline:>14,.0f}  ratio {r.ratio:5.2f}x  "
+                f"{r.name:<66} ours {r.ours:>12,.0f} {r.unit:<8} "
+                f"baseline {r.baseline:>12,.0f}  ratio {r.ratio:6.2f}x  "
                 f"target {r.target:<8} {verdict}"
             )
     sys.stdout.flush()

@@ -37,6 +37,8 @@ class VirtualClock(VirtualTimeScheduler):
         self._time = 0.0
         self._heap: list[tuple[float, int, _Timer]] = []
         self._order = itertools.count()
+        self.executed = 0
+        """Actions run so far: the events of the simulation."""
 
     @property
     def clock(self) -> float:
@@ -71,5 +73,6 @@ class VirtualClock(VirtualTimeScheduler):
             if due > self._time:
                 self._time = due
             if not timer.cancelled:
+                self.executed += 1
                 timer.action(self, timer.state)
         self._time = max(self._time, float(end))

@@ -42,6 +42,8 @@ class StrategyResult:
     p50_latency_s: float
     p99_latency_s: float
     series: dict[str, list[float]] = field(repr=False)
+    events: int = 0
+    """Scheduled actions the simulation ran (virtual time only)."""
 
     def as_json(self) -> dict[str, Any]:
         """The machine-readable form (without the time series)."""
@@ -66,6 +68,7 @@ def run_strategy(
     *,
     real_time: bool = False,
     progress: Progress | None = None,
+    measure_memory: bool = True,
 ) -> StrategyResult:
     """Run strategy ``name`` for ``scenario.duration`` seconds and measure it.
 
@@ -89,7 +92,8 @@ def run_strategy(
     timings: list[float] = []
     step = scenario.duration / scenario.samples
 
-    tracemalloc.start()
+    if measure_memory:
+        tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         baseline = tracemalloc.get_traced_memory()[0]
@@ -117,7 +121,8 @@ def run_strategy(
             _wait(finished, end, name, progress)
         peak_bytes = tracemalloc.get_traced_memory()[1] - baseline
     finally:
-        tracemalloc.stop()
+        if measure_memory:
+            tracemalloc.stop()
         if isinstance(scheduler, EventLoopScheduler):
             scheduler.dispose()
     return StrategyResult(
@@ -129,6 +134,7 @@ def run_strategy(
         queued=counts[3],
         peak_depth=probe.peak_depth,
         peak_queue_bytes=max(0, peak_bytes),
+        events=scheduler.executed if isinstance(scheduler, VirtualClock) else 0,
         throttled_s=timings[0],
         p50_latency_s=timings[1],
         p99_latency_s=timings[2],
