@@ -108,6 +108,8 @@ def run_strategy(
             # Everything is read at the same instant, so the counts can be checked
             # against each other.
             counts.extend((probe.produced, probe.delivered, probe.dropped, count_held()))
+            # The peak is read before the percentiles are worked out: sorting allocates.
+            counts.append(tracemalloc.get_traced_memory()[1] - baseline)
             timings.extend(
                 (probe.throttled_until(end), probe.percentile(0.50), probe.percentile(0.99))
             )
@@ -119,7 +121,6 @@ def run_strategy(
             scheduler.advance_to(end)
         else:
             _wait(finished, end, name, progress)
-        peak_bytes = tracemalloc.get_traced_memory()[1] - baseline
     finally:
         if measure_memory:
             tracemalloc.stop()
@@ -133,7 +134,7 @@ def run_strategy(
         dropped=counts[2],
         queued=counts[3],
         peak_depth=probe.peak_depth,
-        peak_queue_bytes=max(0, peak_bytes),
+        peak_queue_bytes=max(0, counts[4]) if measure_memory else 0,
         events=scheduler.executed if isinstance(scheduler, VirtualClock) else 0,
         throttled_s=timings[0],
         p50_latency_s=timings[1],
