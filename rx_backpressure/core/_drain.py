@@ -258,16 +258,17 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         filling = self._filling
         if filling is not None and filling == _get_ident():
             queue = self._queue
-            # A Flowable upstream is the only producer and never overlaps itself (rule 1.3),
-            # and the loop only takes items out: room seen here stays room.
-            flow = self._upstream_flow
-            if not flow:
-                self._lock.acquire()
-            held = len(queue) < self._capacity and not self._done and not self._cancelled
-            if held:
-                queue.append(value)
-            if not flow:
-                self._lock.release()
+            if self._upstream_flow:
+                # The Flowable upstream is the only producer and never overlaps itself
+                # (rule 1.3), and the loop only takes items out: room seen here stays room.
+                held = len(queue) < self._capacity and not self._done
+                if held:
+                    queue.append(value)
+            else:
+                with self._lock:
+                    held = len(queue) < self._capacity and not self._done
+                    if held:
+                        queue.append(value)
             if held:
                 if self._metrics is not None:
                     self._metrics.increment("received")
@@ -526,18 +527,22 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     def _emit(self, on_next: Callable[[_Out], None], limit: int) -> int:
         """Deliver up to ``limit`` items; return how many. Default: the held items in order."""
-        popleft = self._queue.popleft
+        queue = self._queue
+        popleft = queue.popleft
         emit: Callable[[_In], None] = on_next  # type: ignore[assignment]  # _In is _Out here
         emitted = 0
-        while emitted < limit:
-            try:
-                item = popleft()
-            except IndexError:
-                break
-            emit(item)
-            emitted += 1
-            if self._cancelled:
-                break
+        # Counted per batch rather than per item: this loop is the hot path.
+        while emitted < limit and queue:
+            batch = min(limit - emitted, len(queue))
+            for count in range(1, batch + 1):
+                try:
+                    item = popleft()
+                except IndexError:  # taken meanwhile (shed's head policy evicts under lock)
+                    return emitted + count - 1
+                emit(item)
+                if self._cancelled:
+                    return emitted + count
+            emitted += batch
         return emitted
 
     def _holding(self) -> bool:
