@@ -79,7 +79,7 @@ def bounded_buffer(
 
 
 class _BoundedBuffer(Drain[_T, _T]):
-    _batches = True  # a synchronous upstream's answer is held and delivered as a batch
+    _windows = True  # a synchronous upstream's answer goes straight through, lock-free
 
     def __init__(
         self,

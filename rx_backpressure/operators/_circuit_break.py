@@ -31,17 +31,20 @@ one more fails the stream with ``BufferOverflowError`` after the held items. The
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
 
-from ..core import CircuitOpenError, Drain, Flowable, Metrics, Subscriber, lift
+from ..core import UNBOUNDED, CircuitOpenError, Drain, Flowable, Metrics, Subscriber, lift
 from ._circuit_breaker import CircuitBreaker
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+
+_get_ident = threading.get_ident
 
 OnFailure = Literal["retry", "skip", "error"]
 PREFETCH = 8
@@ -195,7 +198,11 @@ def circuit_break(
 
 
 class _CircuitDrain(Drain[_T, _R]):
-    _batches = True  # the read-ahead a pull source sends at once is called through in one pass
+    # A synchronous answer from upstream is called and handed on item by item as it comes
+    # (inline windows). A call that fails (or returns an Observable) holds its item and,
+    # over a Flowable, the rest of that answer too, until the answer is complete: all of a
+    # read-ahead is read while the breaker is still closed, never after it opened.
+    _windows = True
 
     def __init__(
         self,
@@ -220,16 +227,19 @@ class _CircuitDrain(Drain[_T, _R]):
         self._owed = 0  # items taken off the queue and not yet asked again from upstream
         self._started = False
         self._plain: type = type(None)  # a result type known not to be an Observable
+        self._window_epoch = -1  # the closed period an inline window was opened in
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
         if self._scheduler is None:
             self._scheduler = scheduler
-        if isinstance(source, Flowable):
+        if isinstance(source, Flowable) and source.push_source is None:
             # Asked for from the loop once started (see _replenish), not on subscribe.
             self._capacity = self._owed = PREFETCH
         self._breaker.attach(self.clock, self._wake)
         super().start(source, scheduler)
         self._started = True
+        if self._requested:
+            self._replenish()  # the read-ahead, asked outside the loop: taken inline
         self._wake()  # a change during start, or a shared breaker open from the outset
 
     def _emit(self, on_next: Callable[[_R], None], limit: int) -> int:
@@ -276,8 +286,78 @@ class _CircuitDrain(Drain[_T, _R]):
                 self._owed += consumed
             if self._metrics is not None:
                 self._metrics.set("depth", len(queue))
-            self._replenish()
+            if not emitted:
+                self._replenish()  # else from _on_emitted, where the answer goes inline
         return emitted
+
+    def _on_emitted(self, count: int) -> None:
+        self._replenish()
+
+    def _on_request(self, n: int) -> None:
+        if self._owed and self._started and not (self._queue or self._wip):
+            self._replenish()  # outside the loop: the answer is taken inline
+
+    # -- inline windows (see Drain._call_upstream) ---------------------------------------
+
+    def _window_limit(self) -> int:
+        """Calls go inline only while the breaker is closed and counts no failure."""
+        calm = self._breaker.calm
+        if calm < 0 or self._call is not None:
+            return 0
+        self._window_epoch = calm
+        return UNBOUNDED
+
+    def on_next(self, value: _T) -> None:
+        """Inside a window (see Drain.on_next), call ``action`` here and hand the result on;
+        an item that cannot finish here (a failure, an Observable result) is held at the
+        head with its call, and the loop takes over. Any change of the breaker wakes this
+        stream (``_wake``), which ends the budget: the next item looks at the breaker."""
+        if self._owner == _get_ident() and (self._spent < self._budget or self._renew_window()):
+            self._spent += 1
+            if self._metrics is not None:
+                self._metrics.increment("calls")
+            try:
+                result = self._action(value)
+            except Exception as err:
+                self._handover(value, self._window_epoch, err)
+                return
+            if type(result) is not self._plain:
+                if isinstance(result, Observable):
+                    self._handover(value, self._window_epoch, result)
+                    return
+                self._plain = type(result)
+            try:
+                self._downstream.on_next(result)  # type: ignore[union-attr]
+            except Exception as err:  # downstream's on_next failed
+                self._window_failed(err)
+            return
+        self._arrive(value)
+
+    def _handover(self, value: _T, permit: int | None, outcome: object) -> None:
+        """Give an item made inline over to the loop: held at the head with its call."""
+        self._spent -= 1  # it did not go out
+        self._queue.append(value)  # nothing is held during a window: it is the head
+        if permit is not None:
+            if isinstance(outcome, Observable):
+                self._awaits(outcome, permit)
+            else:
+                call = self._call = _Call(permit, self.drain)
+                call.outcome = (True, outcome)
+        if self._upstream_flow:
+            self._stalled = True  # the rest of the answer is held; the loop goes on after it
+            self._budget = 0
+            return
+        self._close_window()
+        self.drain()
+
+    def _window_spent(self, count: int) -> None:
+        if self._breaker.calm != self._window_epoch:
+            self._budget = 0  # it changed meanwhile (read after the budget was written)
+        if self._upstream_flow:
+            with self._lock:
+                self._owed += count
+            if self._owed >= _REPLENISH:
+                self._replenish()
 
     def _awaits(self, value: object, permit: int) -> bool:
         """Whether ``value`` is an Observable, now subscribed, whose outcome is awaited."""
@@ -310,7 +390,8 @@ class _CircuitDrain(Drain[_T, _R]):
 
     def _replenish(self) -> None:
         """Ask upstream again for the items taken (in batches), unless the breaker is open."""
-        at_least = _REPLENISH if self._queue else 1
+        # Six at a time, or all of the read-ahead once none of it is held or on its way.
+        at_least = 1 if self._owed >= PREFETCH else _REPLENISH
         if self._owed < at_least or not (self._upstream_flow and self._started) or self._done:
             return
         if self._breaker.state == "open":
@@ -321,6 +402,7 @@ class _CircuitDrain(Drain[_T, _R]):
 
     def _wake(self) -> None:
         """The breaker changed: resume calls and demand, or fail fast."""
+        self._budget = 0  # an open window looks at the breaker again before the next call
         if not self._started:
             return
         if self._on_failure == "error" and self._breaker.state == "open":

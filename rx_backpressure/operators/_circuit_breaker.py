@@ -96,6 +96,9 @@ class CircuitBreaker:
         self._state: CircuitState = "closed"
         self._epoch = 0  # one per state period; a permit is the epoch it was taken in
         self._count = 0  # consecutive failures (closed) or successes (half-open)
+        # The epoch while closed with no failure counted, else -1: one lock-free read tells
+        # a stream that calls may go ahead with nothing to count (see circuit_break).
+        self.calm = 0
         self._trial = False
         self._timeout = reset_timeout
         self._open_until = 0.0
@@ -175,6 +178,7 @@ class CircuitBreaker:
                 pass  # a call that outlived its state period
             elif self._state == "closed":
                 self._count = 0
+                self.calm = self._epoch
             elif self._count + 1 >= self.half_open_max_calls:
                 self._timeout = self.reset_timeout
                 self._enter("closed")
@@ -199,6 +203,9 @@ class CircuitBreaker:
                     timeout = self._timeout
                     self._open_until = seconds(self.clock) + timeout
                     self._enter("open")
+                elif self.calm >= 0:  # the first failure counted while closed
+                    self.calm = -1
+                    self._outbox.append((None, None))  # streams calling inline look again
         if timeout is not None:
             self._arm(timeout)
         self._publish()
@@ -240,6 +247,7 @@ class CircuitBreaker:
         self._state = state
         self._epoch += 1
         self._count = 0
+        self.calm = self._epoch if state == "closed" else -1
         self._trial = False
         self._outbox.append((None, (self.clock.now, state)))
 

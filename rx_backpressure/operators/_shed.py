@@ -82,7 +82,7 @@ def shed(
 
 
 class _Shed(Drain[_T, _T]):
-    _batches = True  # a synchronous upstream's answer is held and delivered as a batch
+    _windows = True  # a synchronous upstream's answer goes straight through, lock-free
 
     def __init__(
         self,

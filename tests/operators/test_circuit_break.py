@@ -252,7 +252,7 @@ def test_skip_hands_failed_items_to_on_skip_counts_them_and_goes_on() -> None:
             "received": 12,
             "requested": 14,
             "depth": 0,
-            "peak_depth": 8,
+            "peak_depth": 6,  # a..e went out as they came, f..h were held; later g..l
         }
 
 
@@ -571,3 +571,54 @@ def test_breaker_settings_passed_with_a_breaker_are_refused_even_at_their_defaul
 def test_bad_options_are_refused_at_construction(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         circuit_break(lambda x: x, **options)
+
+
+# -- a synchronous answer, called item by item as it arrives ---------------------------------
+
+
+def test_a_synchronous_push_answer_retries_a_failed_item_in_order() -> None:
+    calls: list[int] = []
+    failed: set[int] = set()
+
+    def action(item: int) -> int:
+        calls.append(item)
+        if item in (3, 7) and item not in failed:
+            failed.add(item)
+            raise RuntimeError(f"{item} failed once")
+        return item * 10
+
+    metrics = bp.Metrics()
+    seen: list[int] = []
+    reactivex.from_iterable(range(10)).pipe(
+        circuit_break(action, failure_threshold=2, metrics=metrics)
+    ).subscribe(seen.append)
+    # Each failure is below the threshold: the item is called again at once, in order.
+    assert calls == [0, 1, 2, 3, 3, 4, 5, 6, 7, 7, 8, 9]
+    assert seen == [item * 10 for item in range(10)]
+    assert metrics.snapshot()["calls"] == 12
+    assert metrics.snapshot()["failures"] == 2
+
+
+def test_successes_in_one_stream_reset_a_failure_counted_by_another() -> None:
+    # Failures open the breaker only when consecutive: a stream calling item after item
+    # must still count its successes against a failure another stream just recorded.
+    breaker = CircuitBreaker(failure_threshold=2, reset_timeout=10)
+
+    def fail_once(*_: Any) -> None:
+        permit = breaker.acquire()
+        assert permit is not None
+        breaker.failure(permit, RuntimeError("the other stream failed"))
+
+    def action(item: int) -> int:
+        if item == 5:
+            fail_once()  # another stream's failure lands in the middle of this answer
+        return item
+
+    seen: list[int] = []
+    reactivex.from_iterable(range(10)).pipe(circuit_break(action, breaker=breaker)).subscribe(
+        seen.append
+    )
+    assert seen == list(range(10))
+    assert breaker.state == "closed"
+    fail_once()  # one failure after this stream's successes: still below the threshold
+    assert breaker.state == "closed"

@@ -9,13 +9,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
+import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import abc
 from reactivex.notification import OnCompleted, OnError, OnNext
+from reactivex.scheduler.scheduler import Scheduler
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.recorded import Recorded
 
@@ -603,3 +606,59 @@ def test_over_a_pull_source_shape_stays_in_the_envelope_and_loses_nothing(
     assert within_envelope(emitted, capacity, rate)
     expected = min(len(prices), demanded)
     assert [r.value.value for r in result if isinstance(r.value, OnNext)] == list(range(expected))
+
+
+class Ticking(Scheduler):
+    """A clock that moves ``step`` seconds at every reading, and runs a timer at once after
+    moving to its due time: time passes inside a synchronous answer, as it does in real
+    time, but the same way at every run."""
+
+    def __init__(self, step: float) -> None:
+        super().__init__()
+        self.seconds = 1_000_000.0
+        self.step = step
+
+    @property
+    def now(self) -> datetime:
+        self.seconds += self.step
+        return datetime.fromtimestamp(self.seconds, UTC)
+
+    def schedule(self, action: Any, state: Any = None) -> abc.DisposableBase:
+        return self.invoke_action(action, state)
+
+    def schedule_relative(self, duetime: Any, action: Any, state: Any = None) -> abc.DisposableBase:
+        self.seconds += self.to_seconds(duetime)
+        return self.invoke_action(action, state)
+
+    def schedule_absolute(self, duetime: Any, action: Any, state: Any = None) -> abc.DisposableBase:
+        self.seconds = max(self.seconds, self.to_seconds(duetime))
+        return self.invoke_action(action, state)
+
+
+@pytest.mark.parametrize("mode", ["shape", "drop"])
+@pytest.mark.parametrize("step", [0.001, 0.03, 0.4])
+@pytest.mark.parametrize("pull", [True, False], ids=["pull", "push"])
+def test_time_that_passes_inside_a_synchronous_answer_never_breaks_the_envelope(
+    mode: Any, step: float, pull: bool
+) -> None:
+    # A synchronous answer goes through without a clock reading per item, and the bucket
+    # is charged for it afterwards. With a clock that moves at every reading (the
+    # subscriber reads it too, at each emission) the output must still fit the envelope.
+    clock = Ticking(step)
+    capacity, rate = 4.0, 10.0
+    emitted: list[tuple[float, float]] = []
+
+    def produced() -> Iterator[int]:
+        for item in range(60):
+            clock.now  # producing an item takes time too  # noqa: B018
+            yield item
+
+    upstream = bp.from_iterable(produced()) if pull else reactivex.from_iterable(produced())
+    upstream.pipe(token_bucket(capacity, rate, mode=mode, scheduler=clock)).subscribe(
+        lambda _: emitted.append((clock.now.timestamp(), 1.0))
+    )
+    assert within_envelope(emitted, capacity, rate)
+    if mode == "shape":
+        assert len(emitted) == 60
+    elif step < capacity / rate / 4:  # too little refill between readings: some are shed
+        assert 4 <= len(emitted) < 60

@@ -1,0 +1,145 @@
+"""Inline windows: a synchronous answer from upstream goes straight through, lock-free.
+
+When an operator of ours subscribes or requests, many upstreams answer at once on the
+calling thread. Those items are handed on as they arrive, against demand counted without a
+lock, instead of being queued one lock round-trip at a time. These tests pin what must not
+change because of it: nothing is held that need not be, demand is never exceeded, a failing
+subscriber ends the stream, and the clock read is the scheduler's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import reactivex
+from reactivex import abc
+from reactivex.scheduler import EventLoopScheduler, TimeoutScheduler
+from reactivex.scheduler.scheduler import Scheduler
+from reactivex.testing import TestScheduler
+
+import rx_backpressure as bp
+from rx_backpressure import bounded_buffer, shed, token_bucket
+from rx_backpressure.core import Metrics, seconds
+from rx_backpressure.core._drain import clock_reader
+from rx_backpressure.testing import TestSubscriber
+
+
+def test_a_synchronous_push_answer_goes_through_without_being_held() -> None:
+    metrics = Metrics()
+    seen: list[int] = []
+    reactivex.from_iterable(range(100)).pipe(bounded_buffer(4, metrics=metrics)).subscribe(
+        seen.append
+    )
+    assert seen == list(range(100))
+    # Nothing was ever held, so no depth was ever recorded.
+    assert metrics.snapshot() == {"received": 100, "emitted": 100}
+
+
+def test_a_subscriber_that_asks_one_at_a_time_gets_exactly_that() -> None:
+    class OneMore(TestSubscriber[int]):
+        def on_next(self, value: int) -> None:
+            super().on_next(value)
+            if value % 2:
+                self.request(1)  # every other item asks for one more, inside on_next
+
+    subscriber = OneMore(initial_request=3)
+    reactivex.from_iterable(range(20)).pipe(shed(100)).subscribe(subscriber)
+    subscriber.assert_no_violations()
+    # 3 at first; the odd items 1 and 3 ask for one more each: 5 delivered, then nothing.
+    assert subscriber.values == [0, 1, 2, 3, 4]
+
+
+def test_a_subscriber_that_raises_inside_a_window_ends_the_stream() -> None:
+    closed: list[bool] = []
+
+    def produced() -> Iterator[int]:
+        try:
+            yield from range(10)
+        finally:
+            closed.append(True)
+
+    seen: list[int] = []
+    errors: list[Exception] = []
+
+    def on_next(value: int) -> None:
+        seen.append(value)
+        if value == 2:
+            raise KeyError("subscriber broke")
+
+    bp.from_iterable(produced()).pipe(bounded_buffer(8)).subscribe(
+        on_next, errors.append, lambda: errors.append(AssertionError("completed"))
+    )
+    assert seen == [0, 1, 2]
+    assert [type(error) for error in errors] == [KeyError]
+    assert closed == [True]  # upstream was cancelled: the generator is closed
+
+
+def test_cancel_from_inside_a_window_stops_it() -> None:
+    subscriber: TestSubscriber[int] = TestSubscriber()
+    original = subscriber.on_next
+
+    def cancel_at_three(value: int) -> None:
+        original(value)
+        if value == 3:
+            subscriber.cancel()
+
+    subscriber.on_next = cancel_at_three  # type: ignore[method-assign]
+    reactivex.from_iterable(range(50)).pipe(token_bucket(100, 1.0)).subscribe(subscriber)
+    assert subscriber.values == [0, 1, 2, 3]
+    assert not subscriber.completed
+
+
+def test_a_pull_source_is_read_only_as_far_as_demand_reaches() -> None:
+    read: list[int] = []
+
+    def produced() -> Iterator[int]:
+        for item in range(100):
+            read.append(item)
+            yield item
+
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=5)
+    bp.from_iterable(produced()).pipe(token_bucket(100, 1.0)).subscribe(subscriber)
+    assert subscriber.values == [0, 1, 2, 3, 4]
+    assert read == [0, 1, 2, 3, 4]  # one at a time, each handed on before the next is read
+
+
+# -- the clock ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [TimeoutScheduler.singleton, EventLoopScheduler])
+def test_reactivex_real_time_schedulers_are_read_from_the_system_clock(make: object) -> None:
+    scheduler = make()  # type: ignore[operator]
+    assert clock_reader(scheduler) is time.time
+    assert abs(seconds(scheduler) - scheduler.now.timestamp()) < 0.5
+
+
+def test_a_scheduler_with_its_own_now_is_asked() -> None:
+    class Frozen(Scheduler):
+        @property
+        def now(self) -> datetime:
+            return datetime(2001, 2, 3, tzinfo=UTC)
+
+        def schedule(self, action: Any, state: Any = None) -> abc.DisposableBase:
+            raise NotImplementedError
+
+        def schedule_relative(
+            self, duetime: Any, action: Any, state: Any = None
+        ) -> abc.DisposableBase:
+            raise NotImplementedError
+
+        def schedule_absolute(
+            self, duetime: Any, action: Any, state: Any = None
+        ) -> abc.DisposableBase:
+            raise NotImplementedError
+
+    frozen = Frozen()
+    expected = datetime(2001, 2, 3, tzinfo=UTC).timestamp()
+    assert clock_reader(frozen)() == expected
+    assert seconds(frozen) == expected
+    virtual = TestScheduler()
+    virtual.advance_to(12.5)
+    assert clock_reader(virtual)() == 12.5
