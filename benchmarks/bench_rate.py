@@ -8,8 +8,9 @@ upstream (``bp.from_iterable``, read as the bucket allows) and a push upstream
 ``ours``/``baseline`` columns are the whole time per item through the bucket and through
 ``ops.map``; the ratio is the overhead ratio above.
 
-A last row gives context: the cost of one read of the scheduler's clock, which an exact
-bucket makes for every item, against ops.map's whole overhead per item.
+A last row gives context: the cost of one read of the scheduler's clock (the bucket reads
+it twice per synchronous answer, and for each item that arrives on its own), against
+ops.map's whole overhead per item.
 
 Run: ``make bench`` or ``python benchmarks/bench_rate.py [--quick] [--repeat N] [--json]``.
 """
