@@ -86,7 +86,6 @@ def seconds(scheduler: abc.SchedulerBase) -> float:
 class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     """Demand accounting, a bounded queue and one serialized delivery loop."""
 
-    _batches = False
     _direct: bool | None = None
     _windows = False
 
@@ -118,7 +117,6 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._scheduler = scheduler
         self._deliver_on = deliver_on
         self._delivering_thread: int | None = None
-        self._filling: int | None = None
         # An inline window (see ``_call_upstream``): the thread that owns the loop while it
         # calls upstream, the items it may hand on as they arrive, and those it has.
         self._owner: int | None = None
@@ -214,38 +212,20 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         """Call upstream (subscribe, request), taking a synchronous answer the cheap way.
 
         Many upstreams answer at once, on the calling thread, item after item. An operator
-        that sets ``_windows = True`` (its items go out as they came in) takes the loop for
-        the call when the loop is idle, nothing is held and there is demand: an *inline
-        window*. Items that arrive on this thread meanwhile go straight downstream against
-        a budget counted without locks (see ``on_next``); demand, metrics and the
-        operator's hooks are settled when the budget is spent and when the call returns.
-        An item the budget cannot cover closes the window and takes the ordinary path.
+        that sets ``_windows = True`` takes the loop for the call when the loop is idle,
+        nothing is held and there is demand: an *inline window*. Items that arrive on this
+        thread meanwhile go straight downstream against a budget counted without locks
+        (see ``on_next``); demand, metrics and the operator's hooks are settled when the
+        budget is spent and when the call returns. An item the budget cannot cover closes
+        the window and takes the ordinary path.
 
-        An operator that sets ``_batches = True`` instead has items that arrive on this
-        thread during the call only held, and one pass of the loop delivers them when it
-        returns; a full buffer is drained before any overflow policy applies (``_offer``).
-
-        Either way downstream sees the same items, in the same order, against the same
-        demand, at the same virtual time, with the loop's locks taken once per call
-        instead of once per item.
+        Downstream sees the same items, in the same order, against the same demand, at the
+        same virtual time, with the loop's locks taken once per call instead of per item.
         """
-        if not self._windows_off:
+        if self._windows_off:
+            call()
+        else:
             self._call_in_window(call)
-            return
-        if not self._batches:
-            call()
-            return
-        with self._lock:
-            opened = self._filling is None
-            if opened:
-                self._filling = _get_ident()
-        try:
-            call()
-        finally:
-            if opened:
-                self._filling = None
-        if opened:
-            self.drain()
 
     def _call_in_window(self, call: Callable[[], object]) -> None:
         if self._owner is not None:  # inside a window already (nested), or another thread's
@@ -397,11 +377,6 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._cancel_upstream()
         self._finish(error)  # the loop stays owned: the subscription is over
 
-    def _batching(self) -> bool:
-        """Whether this thread is inside a call upstream whose answer is taken as a batch."""
-        filling = self._filling
-        return filling is not None and filling == _get_ident()
-
     def _cancel_upstream(self) -> None:
         with self._lock:
             upstream, self._upstream = self._upstream, _CANCELLED
@@ -456,30 +431,9 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     def _arrive(self, value: _In) -> None:
         """An item outside a window: deliver it at once if possible (``_deliver_now``), else
-        hold it; inside a batched call upstream (``_call_upstream``), just hold it if it fits.
-        Operators override this rather than ``on_next``."""
-        filling = self._filling
-        if filling is not None and filling == _get_ident():
-            queue = self._queue
-            if self._upstream_flow:
-                # The Flowable upstream is the only producer and never overlaps itself
-                # (rule 1.3), and the loop only takes items out: room seen here stays room.
-                held = len(queue) < self._capacity and not self._done
-                if held:
-                    queue.append(value)
-            else:
-                with self._lock:
-                    held = len(queue) < self._capacity and not self._done
-                    if held:
-                        queue.append(value)
-            if held:
-                if self._metrics is not None:
-                    self._metrics.increment("received")
-                    self._metrics.set("depth", len(queue))
-                return
-        elif self._deliver_now(value):
-            return
-        self._hold(value)
+        hold it (``_hold``). Operators override this rather than ``on_next``."""
+        if not self._deliver_now(value):
+            self._hold(value)
 
     def _deliver_now(self, value: _In, admit: Callable[[], bool] | None = None) -> bool:
         """Hand ``value`` straight downstream if the loop is idle, nothing is held and there
@@ -556,29 +510,20 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         """Hold ``item`` if there is room. None means it was taken (or the stream is over).
 
         With no room, the item left out comes back in a 1-tuple: ``item`` itself, or with
-        ``evict=True`` the oldest held item, which makes way for ``item``. In the middle of
-        a batch (see ``_call_upstream``) a full buffer is first drained as demand allows.
+        ``evict=True`` the oldest held item, which makes way for ``item``.
         """
-        lock, queue = self._lock, self._queue
-        drained = False
-        while True:
-            with lock:
-                if self._done or self._cancelled:
-                    return None  # after the end nothing is taken, and nothing is owed
-                left_out: tuple[_In] | None = None
-                if len(queue) < self._capacity:
-                    queue.append(item)
-                    break
-                if drained or self._filling is None or not self._batching():
-                    if evict:
-                        left_out = (queue.popleft(),)
-                        queue.append(item)
-                    else:
-                        left_out = (item,)
-                    break
-            # As if the held items had gone out on arrival: only then does a policy apply.
-            self._drain_now()
-            drained = True
+        queue = self._queue
+        with self._lock:
+            if self._done or self._cancelled:
+                return None  # after the end nothing is taken, and nothing is owed
+            left_out: tuple[_In] | None = None
+            if len(queue) < self._capacity:
+                queue.append(item)
+            elif evict:
+                left_out = (queue.popleft(),)
+                queue.append(item)
+            else:
+                left_out = (item,)
         metrics = self._metrics
         if metrics is not None:
             metrics.increment("received")
@@ -612,16 +557,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     # -- the delivery loop ----------------------------------------------------------------
 
     def drain(self) -> None:
-        """Deliver what demand allows, now on this thread or on the delivery scheduler.
-
-        Inside a batched call upstream on this thread it does nothing: the call drains when
-        it returns (see ``_call_upstream``).
-        """
-        if self._filling is not None and self._batching():
-            return
-        self._drain_now()
-
-    def _drain_now(self) -> None:
+        """Deliver what demand allows, now on this thread or on the delivery scheduler."""
         with self._lock:
             if self._wip:
                 self._missed = True
@@ -732,9 +668,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     # Set ``_windows = True`` (class attribute) to hand synchronous upstream answers on
     # inline (see ``_call_upstream``; ``_window_limit`` and ``_window_spent`` gate and
     # charge them; an operator whose items change on the way overrides ``on_next`` with
-    # the same window test), or ``_batches =
-    # True`` to take them as held batches; and ``_direct = True`` to allow
-    # ``_deliver_now`` with an operator's own ``_emit`` (it then gates items with ``admit``).
+    # the same window test), and ``_direct = True`` to allow ``_deliver_now`` with an
+    # operator's own ``_emit`` (it then gates items with ``admit``).
     # Set ``self._prefetch`` in ``__init__`` to the demand a Flowable upstream gets when it
     # subscribes; ``self._upstream_flow`` tells, once started, whether upstream is one.
 
