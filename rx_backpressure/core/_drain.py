@@ -12,11 +12,14 @@ it places upstream. It owns, in one place:
 - terminal signals that wait behind held items (nothing accepted is lost);
 - the link upstream, whether a Flowable (demand is signalled with ``_request_upstream``)
   or a plain Observable (push: the operator's overflow policy applies in ``on_next``);
-- the operator's scheduler, for timers and for delivery on another thread.
+- the operator's scheduler, for timers and for delivery on another thread;
+- inline windows: an upstream that answers a request on the spot has its items handed on
+  as they arrive, with demand settled once per answer rather than locked per item.
 
-Operators subclass it and override a few hooks: ``on_next`` (what to do with an arriving
-item), ``_emit`` (what to deliver for the demand there is), ``_on_request``, ``_on_emitted``,
-``_holding`` and ``_release``.
+Operators subclass it and override a few hooks: ``_arrive`` (what to do with an item that
+arrives outside a window), ``_emit`` (what to deliver for the demand there is),
+``_on_request``, ``_on_emitted``, ``_window_limit``, ``_window_spent``, ``_holding`` and
+``_release``.
 """
 
 from __future__ import annotations
@@ -249,6 +252,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._owner = self._delivering_thread = me
         self._window_in_loop = in_loop
         self._spent = self._window_emitted = 0
+        self._stalled = False
         try:
             self._budget = self._window_budget()
         except Exception as err:  # an operator hook failed
@@ -280,9 +284,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._budget = 0
         self._stalled = False
         if in_loop:
-            if self._queue:
-                with self._lock:
-                    self._missed = True  # the pass that opened it goes round once more
+            self._pass_again_if_held()
             return
         self._delivering_thread = None
         self._run()  # still the loop's owner: what was held or requested meanwhile, the end
@@ -354,9 +356,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             if not self._window_in_loop:
                 self._delivering_thread = None
         if self._window_in_loop:
-            if self._queue:
-                with self._lock:
-                    self._missed = True  # the pass that opened it goes round once more
+            self._pass_again_if_held()
             return
         lock = self._lock
         lock.acquire()
@@ -367,6 +367,13 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._missed = False
         lock.release()
         self._run()
+
+    def _pass_again_if_held(self) -> None:
+        """A window opened from the loop's own pass ended: items it left held (a stalled
+        answer) need the pass that opened it to go round once more."""
+        if self._queue:
+            with self._lock:
+                self._missed = True
 
     def _window_failed(self, error: Exception) -> None:
         """Downstream's ``on_next`` or a hook failed inside a window: the stream fails."""
