@@ -89,6 +89,46 @@ def seconds(scheduler: abc.SchedulerBase) -> float:
 class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     """Demand accounting, a bounded queue and one serialized delivery loop."""
 
+    # Slots keep the hot attributes quick to read: with them all in an instance dict,
+    # the dict outgrows CPython's shared-key layout and every access slows down.
+    # Operators' own attributes still go to the instance dict.
+    __slots__ = (
+        "__dict__",
+        "_budget",
+        "_cancelled",
+        "_capacity",
+        "_deliver_on",
+        "_delivering_thread",
+        "_direct_off",
+        "_done",
+        "_downstream",
+        "_error",
+        "_finished",
+        "_hooks_emitted",
+        "_hooks_request",
+        "_in_hook",
+        "_lock",
+        "_metrics",
+        "_missed",
+        "_owner",
+        "_pending_upstream",
+        "_prefetch",
+        "_queue",
+        "_read_clock",
+        "_requested",
+        "_scheduler",
+        "_spent",
+        "_stalled",
+        "_timer",
+        "_upstream",
+        "_upstream_flow",
+        "_violation",
+        "_window_emitted",
+        "_window_in_loop",
+        "_windows_off",
+        "_wip",
+    )
+
     _direct: bool | None = None
     _windows = False
 
@@ -135,6 +175,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         direct = self._direct if self._direct is not None else type(self)._emit is Drain._emit
         self._direct_off = deliver_on is not None or not direct
         self._hooks_emitted = type(self)._on_emitted is not Drain._on_emitted
+        self._hooks_request = type(self)._on_request is not Drain._on_request
         self._windows_off = deliver_on is not None or not self._windows
         self._timer = SerialDisposable()
         self._read_clock: Callable[[], float] | None = None
@@ -199,12 +240,20 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         """Signal ``n`` more demand to a Flowable upstream (nothing for a push upstream)."""
         if not self._upstream_flow or n <= 0:
             return
-        with self._lock:
-            upstream = self._upstream
-            if upstream is None:
-                self._pending_upstream = add_demand(self._pending_upstream, n)
-        if upstream is not None and upstream is not _CANCELLED:
-            self._call_upstream(lambda: self._send_upstream(cast(Subscription, upstream), n))
+        upstream = self._upstream  # once set it only ever becomes _CANCELLED
+        if upstream is None:
+            with self._lock:
+                upstream = self._upstream
+                if upstream is None:
+                    self._pending_upstream = add_demand(self._pending_upstream, n)
+                    return
+        if upstream is _CANCELLED:
+            return
+        subscription = cast(Subscription, upstream)
+        if self._owner is not None or self._windows_off:  # as _call_upstream would: no window
+            self._send_upstream(subscription, n)
+        else:
+            self._call_in_window(lambda: self._send_upstream(subscription, n))
 
     def _send_upstream(self, upstream: Subscription, n: int) -> None:
         upstream.request(n)
@@ -393,21 +442,38 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     # -- downstream: Subscription ---------------------------------------------------------
 
     def request(self, n: int) -> None:
-        error = invalid_request(n)
-        if error is not None:
-            self._violate(error)
-            return
-        with self._lock:
-            if self._cancelled:
+        if type(n) is not int or n <= 0:
+            error = invalid_request(n)
+            if error is not None:
+                self._violate(error)
                 return
-            total = self._requested + n
-            self._requested = total if total < UNBOUNDED else UNBOUNDED
-        try:
-            self._on_request(n)
-        except Exception as err:  # an operator hook failed: the stream fails, request does not
-            self._violate(err)
+        lock = self._lock
+        lock.acquire()
+        if self._cancelled:
+            lock.release()
             return
-        self.drain()
+        total = self._requested + n
+        self._requested = total if total < UNBOUNDED else UNBOUNDED
+        if self._hooks_request:
+            lock.release()
+            try:
+                self._on_request(n)
+            except Exception as err:  # an operator hook failed: the stream fails, not request
+                self._violate(err)
+                return
+            self.drain()
+            return
+        # No hook between: the demand and the claim on the loop (as in drain) in one go.
+        if self._wip:
+            self._missed = True
+            lock.release()
+            return
+        self._wip = True
+        lock.release()
+        if self._deliver_on is None:
+            self._run()
+        else:
+            self._deliver_on.schedule(self._scheduled_run)
 
     def cancel(self) -> None:
         with self._lock:
@@ -607,8 +673,9 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._finish(self._violation)
             return True
         downstream = self._downstream
-        with self._lock:
-            requested = self._requested
+        # Read without the lock: demand that grows after this reading marks the loop as
+        # missed (request, then drain), so the owner passes again and sees it.
+        requested = self._requested
         if requested and downstream is not None:
             try:
                 emitted = self._emit(downstream.on_next, requested)

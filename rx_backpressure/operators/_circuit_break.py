@@ -47,8 +47,8 @@ _R = TypeVar("_R")
 _get_ident = threading.get_ident
 
 OnFailure = Literal["retry", "skip", "error"]
-PREFETCH = 8
-_REPLENISH = max(PREFETCH * 3 // 4, 1)  # ask again once this many held items are gone
+PREFETCH = 128
+"""The default read-ahead over a Flowable upstream: RxJava's default buffer size."""
 
 
 class _DefaultInt(int):
@@ -76,6 +76,7 @@ def circuit_break(
     max_reset_timeout: float | None = None,
     on_failure: OnFailure = "retry",
     max_pending: int = 1024,
+    prefetch: int = PREFETCH,
     on_skip: Callable[[_T, Exception], None] | None = None,
     breaker: CircuitBreaker | None = None,
     scheduler: abc.SchedulerBase | None = None,
@@ -94,6 +95,7 @@ def circuit_break(
     max_reset_timeout: float | None = None,
     on_failure: OnFailure = "retry",
     max_pending: int = 1024,
+    prefetch: int = PREFETCH,
     on_skip: Callable[[_T, Exception], None] | None = None,
     breaker: CircuitBreaker | None = None,
     scheduler: abc.SchedulerBase | None = None,
@@ -111,6 +113,7 @@ def circuit_break(
     max_reset_timeout: float | None = None,
     on_failure: OnFailure = "retry",
     max_pending: int = 1024,
+    prefetch: int = PREFETCH,
     on_skip: Callable[[_T, Exception], None] | None = None,
     breaker: CircuitBreaker | None = None,
     scheduler: abc.SchedulerBase | None = None,
@@ -134,7 +137,10 @@ def circuit_break(
             (to ``on_skip``, counted as ``dropped``), or ``"error"``: fail with
             ``CircuitOpenError`` once the breaker opens.
         max_pending: Items a plain (push) upstream may have waiting; one more fails the
-            stream with ``BufferOverflowError``. A Flowable upstream is read 8 ahead.
+            stream with ``BufferOverflowError``.
+        prefetch: Items a Flowable upstream is read ahead of the calls (>= 1), asked
+            again once three quarters of them are gone. Larger costs less per item;
+            smaller holds fewer items read before the breaker could open.
         on_skip: Called with each skipped item and its error (``"skip"`` only).
         breaker: A :class:`CircuitBreaker` shared with other streams, instead of one per
             subscription; its settings apply, so the five above must not be given.
@@ -151,6 +157,8 @@ def circuit_break(
         raise ValueError(f"on_failure must be 'retry', 'skip' or 'error', got {on_failure!r}")
     if max_pending < 1:
         raise ValueError(f"max_pending must be >= 1, got {max_pending!r}")
+    if prefetch < 1:
+        raise ValueError(f"prefetch must be >= 1, got {prefetch!r}")
     if on_skip is not None and on_failure != "skip":
         raise ValueError(f"on_skip is only called with on_failure='skip', got {on_failure!r}")
     if breaker is not None:
@@ -190,6 +198,7 @@ def circuit_break(
             on_failure=on_failure,
             on_skip=on_skip,
             capacity=max_pending,
+            prefetch=prefetch,
             scheduler=scheduler,
             metrics=metrics,
         )
@@ -214,6 +223,7 @@ class _CircuitDrain(Drain[_T, _R]):
         on_failure: OnFailure,
         on_skip: Callable[[_T, Exception], None] | None,
         capacity: int,
+        prefetch: int,
         scheduler: abc.SchedulerBase | None,
         metrics: Metrics | None,
     ) -> None:
@@ -223,6 +233,8 @@ class _CircuitDrain(Drain[_T, _R]):
         self._own = own
         self._on_failure = on_failure
         self._on_skip = on_skip
+        self._read_ahead = prefetch
+        self._refill = max(prefetch * 3 // 4, 1)  # ask again once this many are gone
         self._call: _Call[_R] | None = None  # the head item's call, while its outcome is due
         self._owed = 0  # items taken off the queue and not yet asked again from upstream
         self._started = False
@@ -234,7 +246,7 @@ class _CircuitDrain(Drain[_T, _R]):
             self._scheduler = scheduler
         if isinstance(source, Flowable) and source.push_source is None:
             # Asked for from the loop once started (see _replenish), not on subscribe.
-            self._capacity = self._owed = PREFETCH
+            self._capacity = self._owed = self._read_ahead
         self._breaker.attach(self.clock, self._wake)
         super().start(source, scheduler)
         self._started = True
@@ -313,9 +325,7 @@ class _CircuitDrain(Drain[_T, _R]):
         head with its call, and the loop takes over. Any change of the breaker wakes this
         stream (``_wake``), which ends the budget: the next item looks at the breaker."""
         if self._owner == _get_ident() and (self._spent < self._budget or self._renew_window()):
-            self._spent += 1
-            if self._metrics is not None:
-                self._metrics.increment("calls")
+            self._spent += 1  # its call is counted in the metrics when the window settles
             try:
                 result = self._action(value)
             except Exception as err:
@@ -336,6 +346,8 @@ class _CircuitDrain(Drain[_T, _R]):
     def _handover(self, value: _T, permit: int | None, outcome: object) -> None:
         """Give an item made inline over to the loop: held at the head with its call."""
         self._spent -= 1  # it did not go out
+        if self._metrics is not None:
+            self._metrics.increment("calls")  # but it was called
         self._queue.append(value)  # nothing is held during a window: it is the head
         if permit is not None:
             if isinstance(outcome, Observable):
@@ -351,13 +363,28 @@ class _CircuitDrain(Drain[_T, _R]):
         self.drain()
 
     def _window_spent(self, count: int) -> None:
-        if self._breaker.calm != self._window_epoch:
-            self._budget = 0  # it changed meanwhile (read after the budget was written)
-        if self._upstream_flow:
-            with self._lock:
-                self._owed += count
-            if self._owed >= _REPLENISH:
-                self._replenish()
+        if self._metrics is not None:
+            self._metrics.increment("calls", count)
+        if not self._upstream_flow:
+            if self._breaker.calm != self._window_epoch:
+                self._budget = 0  # it changed meanwhile (read after the budget was written)
+            return
+        calm = self._breaker.calm == self._window_epoch
+        if not calm:
+            self._budget = 0
+        lock = self._lock
+        lock.acquire()
+        owed = self._owed + count
+        if calm and owed >= self._refill and self._started and not self._done:
+            # Still closed as when the window opened: ask again, with no more to look at.
+            self._owed = 0
+            lock.release()
+            self._request_upstream(owed)
+            return
+        self._owed = owed
+        lock.release()
+        if not calm:
+            self._replenish()  # unless it opened
 
     def _awaits(self, value: object, permit: int) -> bool:
         """Whether ``value`` is an Observable, now subscribed, whose outcome is awaited."""
@@ -390,9 +417,7 @@ class _CircuitDrain(Drain[_T, _R]):
 
     def _replenish(self) -> None:
         """Ask upstream again for the items taken (in batches), unless the breaker is open."""
-        # Six at a time, or all of the read-ahead once none of it is held or on its way.
-        at_least = 1 if self._owed >= PREFETCH else _REPLENISH
-        if self._owed < at_least or not (self._upstream_flow and self._started) or self._done:
+        if self._owed < self._refill or not (self._upstream_flow and self._started) or self._done:
             return
         if self._breaker.state == "open":
             return

@@ -90,15 +90,17 @@ def test_retry_example_calls_at_0_0_0_10_20_30_and_emits_everything_at_30() -> N
             *[(230, item) for item in LETTERS[1:]],
         ]
         assert results == at(230, *UPPER, completed=True)
-        # PREFETCH items read ahead at once; nothing more until the breaker closes at 30.
-        assert m.requests_of(source) == requests((200, PREFETCH), (230, PREFETCH))
+        # All twelve read at 0 (the read-ahead covers them), while the breaker was closed.
+        assert m.requests_of(source) == requests((200, PREFETCH))
+        assert PREFETCH == 128
 
 
 def test_the_docstring_example_with_a_reset_timeout_of_3() -> None:
     with marbles() as m:
         source = m.pull(LETTERS)
         action = first_calls_fail(m, 5)
-        results = m.start(source.pipe(circuit_break(action, failure_threshold=3, reset_timeout=3)))
+        operator = circuit_break(action, failure_threshold=3, reset_timeout=3, prefetch=8)
+        results = m.start(source.pipe(operator))
         assert [time for time, _ in action.calls] == [200, 200, 200, 203, 206] + [209] * 12
         assert results == at(209, *UPPER, completed=True)
         assert m.requests_of(source) == m.exp_requests("8--------8")
@@ -119,7 +121,8 @@ def test_a_failure_window_pins_transitions_calls_requests_and_backoff_with_its_c
         log = transitions(m, breaker)
         source = m.pull(range(30))
         action = Flaky(m, lambda _, now, __: 203 <= now < 230)
-        results = m.start(source.pipe(circuit_break(action, breaker=breaker)), demand="1-" * 25)
+        operator = circuit_break(action, breaker=breaker, prefetch=8)
+        results = m.start(source.pipe(operator), demand="1-" * 25)
         # Open for 4, then 8, then 10 (16 capped), then 10 again; closed at 236.
         assert log == [
             (0, "closed"),  # when transitions() subscribed
@@ -152,17 +155,29 @@ def test_a_failure_window_pins_transitions_calls_requests_and_backoff_with_its_c
         assert m.requests_of(source) == requests((200, 8), (236, 8), (236, 8), (242, 6))
 
 
+def test_the_default_read_ahead_is_128_asked_again_once_96_are_gone() -> None:
+    with marbles() as m:
+        source = m.pull(range(300))
+        results = m.start(source.pipe(circuit_break(lambda x: x)), demand="50-50-50-*")
+        # 128 read at 0 for 50 calls; at 3, 100 are gone: 100 more (128 held again); at 6,
+        # 50 gone; at 9 the demand takes all 128 held: 128 more, of which 72 are left.
+        assert m.requests_of(source) == requests((200, 128), (203, 100), (209, 128))
+        assert m.subscriber is not None
+        assert m.subscriber.values == list(range(300))
+        assert results[-1] == ReactiveTest.on_completed(209)
+
+
 def test_calls_wait_for_downstream_demand() -> None:
     with marbles() as m:
         source = m.pull(LETTERS)
         action = Flaky(m, lambda *_: False)
-        results = m.start(source.pipe(circuit_break(action)), demand="--1---2---*")
+        results = m.start(source.pipe(circuit_break(action, prefetch=8)), demand="--1---2---*")
         assert action.calls == [(202, "a"), (206, "b"), (206, "c")] + [
             (210, item) for item in LETTERS[3:]
         ]
         assert results == m.exp("--A") + at(206, "B", "C") + at(210, *UPPER[3:], completed=True)
         # Read ahead with no demand yet; asked for again once the queue ran dry.
-        assert m.requests_of(source) == requests((200, PREFETCH), (210, PREFETCH))
+        assert m.requests_of(source) == requests((200, 8), (210, 8))
 
 
 def test_a_plain_upstream_waits_while_open_and_nothing_is_lost() -> None:
@@ -233,6 +248,7 @@ def test_skip_hands_failed_items_to_on_skip_counts_them_and_goes_on() -> None:
             reset_timeout=5,
             on_failure="skip",
             on_skip=lambda item, error: skipped.append((item, str(error))),
+            prefetch=8,
             metrics=metrics,
         )
         results = m.start(source.pipe(operator), demand="5--*")
@@ -243,7 +259,7 @@ def test_skip_hands_failed_items_to_on_skip_counts_them_and_goes_on() -> None:
         ]
         # Skipping f made six slots, but f also opened the breaker: they are asked for
         # again only when it half-opens at 8.
-        assert m.requests_of(source) == requests((200, PREFETCH), (208, 6))
+        assert m.requests_of(source) == requests((200, 8), (208, 6))
         assert metrics.snapshot() == {
             "calls": 12,
             "failures": 1,
@@ -371,28 +387,38 @@ def test_cancel_during_a_call_disposes_the_observable_and_frees_the_trial() -> N
 # -- the property the issue asks for: nothing lost, nothing called while open -------------------
 
 
-def test_a_thousand_items_with_30_percent_failures_each_emitted_once_in_order() -> None:
+@pytest.mark.parametrize("prefetch", [1, 8, PREFETCH])
+def test_a_thousand_items_with_30_percent_failures_each_emitted_once_in_order(
+    prefetch: int,
+) -> None:
     with marbles() as m:
         breaker = CircuitBreaker(failure_threshold=3, reset_timeout=5, scheduler=m.scheduler)
         rng = random.Random(7)
         called_while_open: list[Any] = []
         read_while_open: list[int] = []
+        done = 0  # items whose call succeeded
+        ahead: list[int] = []  # at each read: items read and not yet done
 
         def action(item: int) -> int:
+            nonlocal done
             if breaker.state == "open":
                 called_while_open.append(item)
             if rng.random() < 0.3:
                 raise RuntimeError("flaky")
+            done += 1
             return item * 10
 
         def items() -> Iterator[int]:
             for item in range(1000):
                 if breaker.state == "open":
                     read_while_open.append(item)
+                ahead.append(item + 1 - done)
                 yield item
 
         log = transitions(m, breaker)
-        results = m.start(bp.from_iterable(items()).pipe(circuit_break(action, breaker=breaker)))
+        operator = circuit_break(action, breaker=breaker, prefetch=prefetch)
+        results = m.start(bp.from_iterable(items()).pipe(operator))
+        assert max(ahead) == prefetch  # read ahead as far as allowed, and no further
         assert m.subscriber is not None
         assert m.subscriber.values == [item * 10 for item in range(1000)]
         assert m.subscriber.completed
@@ -478,7 +504,8 @@ def test_a_shared_breaker_opened_by_one_stream_stops_the_other() -> None:
 
         m.scheduler.schedule_absolute(203, start_failing)
         source = m.pull(range(20))
-        results = m.start(source.pipe(circuit_break(healthy, breaker=breaker)), demand="1-" * 20)
+        operator = circuit_break(healthy, breaker=breaker, prefetch=8)
+        results = m.start(source.pipe(operator), demand="1-" * 20)
         assert failing.calls == [(203, "x"), (203, "x"), (213, "x")]
         # The failing stream opens the breaker at 203; the healthy one waits until 213,
         # takes the half-open trial (it was attached first), and serves its demand.
@@ -504,7 +531,7 @@ def test_error_mode_fails_at_once_when_a_shared_breaker_opens() -> None:
             breaker.failure(permit, cause)
 
         m.scheduler.schedule_absolute(204, open_it)
-        operator = circuit_break(lambda x: x, breaker=breaker, on_failure="error")
+        operator = circuit_break(lambda x: x, breaker=breaker, on_failure="error", prefetch=8)
         source = m.pull(LETTERS)
         results = m.start(source.pipe(operator), demand="1")
         error = CircuitOpenError("the circuit breaker is open (failure_threshold=1)")
@@ -522,7 +549,7 @@ def test_a_stream_that_starts_while_a_shared_breaker_is_open_asks_upstream_later
         m.scheduler.advance_to(198)
         breaker.failure(permit, RuntimeError("down"))  # open until 203
         source = m.pull(LETTERS)
-        results = m.start(source.pipe(circuit_break(lambda x: x, breaker=breaker)))
+        results = m.start(source.pipe(circuit_break(lambda x: x, breaker=breaker, prefetch=8)))
         assert results == at(203, *LETTERS, completed=True)
         assert m.requests_of(source) == requests((203, 8), (203, 8))
 
@@ -560,6 +587,7 @@ def test_breaker_settings_passed_with_a_breaker_are_refused_even_at_their_defaul
     [
         ({"on_failure": "drop"}, "on_failure must be 'retry', 'skip' or 'error', got 'drop'"),
         ({"max_pending": 0}, "max_pending must be >= 1, got 0"),
+        ({"prefetch": 0}, "prefetch must be >= 1, got 0"),
         ({"failure_threshold": 0}, "failure_threshold must be >= 1, got 0"),
         ({"reset_timeout": 0.0}, "reset_timeout must be > 0, got 0.0"),
         ({"backoff": 0.9}, "backoff must be >= 1, got 0.9"),
