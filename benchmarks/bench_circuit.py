@@ -4,14 +4,16 @@ Overhead ratio = (t_op - t_base) / (t_map - t_base), all measured in one run, ta
 t_base is the source straight into a callback, t_map the source through
 ``ops.map(action)``, t_op the source through ``circuit_break(action)`` with unbounded
 demand; each the median of the repetitions. Reported for a Flowable
-upstream (``bp.from_iterable``, read 8 ahead) and a push upstream
-(``reactivex.from_iterable``). The ``ours``/``baseline`` columns are the whole time per
-item through each pipeline.
+upstream (``bp.from_iterable``, read 128 ahead: the default ``prefetch``) and a push
+upstream (``reactivex.from_iterable``). The ``ours``/``baseline`` columns are the whole
+time per item through each pipeline.
 
 The target rows use the identity action, so they measure the operator alone. The other rows
 give context: the same ratio when the action does a little work, as a real call would
-(``json.dumps`` of a small dict, well under what any network call costs), and the ratio of
-the core's ``Drain`` alone (hold each item, emit it on demand) over a push upstream.
+(``json.dumps`` of a small dict, well under what any network call costs), the Flowable row
+again with a read-ahead of 8 and of 32 (one request round trip per 6 or 24 items instead
+of per 96), and the ratio of the core's ``Drain`` alone (hold each item, emit it on
+demand) over a push upstream.
 
 Run: ``make bench`` or ``python benchmarks/bench_circuit.py [--quick] [--repeat N] [--json]``.
 """
@@ -97,6 +99,18 @@ def main() -> None:
     )
     rows = [overhead_row(label, source, identity, n, repeat, True) for label, source in sources]
     rows += [overhead_row(label, source, encode, n, repeat, False) for label, source in sources]
+    for prefetch in (8, 32):
+        rows.append(
+            overhead_row(
+                *sources[0],
+                identity,
+                n,
+                repeat,
+                False,
+                circuit_break(identity, prefetch=prefetch),
+                f"circuit_break(identity, prefetch={prefetch}) closed",
+            )
+        )
     # Where the time goes: the core's drain loop alone, holding and emitting each item.
     bare: Operator = lift(lambda subscriber: Drain(subscriber))
     rows.append(

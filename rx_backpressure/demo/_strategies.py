@@ -146,6 +146,7 @@ def _circuit_break(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Prob
             reset_timeout=1.0,
             backoff=2.0,
             max_reset_timeout=8.0,
+            prefetch=8,  # each call takes 10 ms: a long read-ahead would only add latency
             metrics=metrics,
         )
     )
@@ -164,6 +165,6 @@ STRATEGIES: dict[str, tuple[str, Builder]] = {
     "shed_head": ("shed(capacity, head)", _shed("head")),
     "token_bucket": ("token_bucket(shaped to consumer)", _token_bucket),
     "adaptive_batch": ("adaptive_batch(target 1 s)", _adaptive_batch),
-    "circuit_break": ("circuit_break(retry; fails mid-run)", _circuit_break),
+    "circuit_break": ("circuit_break(retry, prefetch 8; fails mid-run)", _circuit_break),
 }
 """name -> (what it is, builder). The order is the order of the table."""

@@ -5,7 +5,8 @@ subscriber has demand for a result; the result is emitted. A call fails when ``a
 raises, or when the Observable it returns errs or completes empty (its first item is the
 result). A :class:`CircuitBreaker` counts the failures: while it is open no call is made and
 **no demand goes upstream**, so a pull source is not read. With ``failure_threshold=3,
-reset_timeout=3``, twelve items ``a`` to ``l`` and an action that fails its first 5 calls::
+reset_timeout=3, prefetch=8``, twelve items ``a`` to ``l`` and an action that fails its
+first 5 calls::
 
     request:   *                  the subscriber's demand
     upstream:  8--------8         demand signalled upstream: none while open
@@ -22,9 +23,9 @@ cause the last failure) once it opens.
 Defaults: ``failure_threshold=5``, ``reset_timeout=60.0`` s, ``half_open_max_calls=1``,
 ``backoff=1.0``, ``max_reset_timeout=None``; each subscription gets its own breaker, unless
 ``breaker=`` shares one (whose settings then apply: giving them here too is a ValueError).
-Held items: a Flowable upstream is read ``PREFETCH`` (8) items ahead, asked again 6 at a time
-(or as soon as none is held); a plain upstream waits in a queue of ``max_pending=1024``, and
-one more fails the stream with ``BufferOverflowError`` after the held items. The clock is
+Held items: a Flowable upstream is read ``prefetch=128`` items ahead and asked again once
+three quarters of them are gone; a plain upstream waits in a queue of ``max_pending=1024``,
+and one more fails the stream with ``BufferOverflowError`` after the held items. The clock is
 ``scheduler`` (default: the subscriber's), which also subscribes ``action``'s Observables.
 ``metrics`` counts ``calls`` and ``failures`` besides the usual names.
 """
@@ -212,6 +213,21 @@ class _CircuitDrain(Drain[_T, _R]):
     # over a Flowable, the rest of that answer too, until the answer is complete: all of a
     # read-ahead is read while the breaker is still closed, never after it opened.
     _windows = True
+
+    __slots__ = (
+        "_action",
+        "_breaker",
+        "_call",
+        "_on_failure",
+        "_on_skip",
+        "_owed",
+        "_own",
+        "_plain",
+        "_read_ahead",
+        "_refill",
+        "_started",
+        "_window_epoch",
+    )
 
     def __init__(
         self,
