@@ -94,6 +94,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     # Operators' own attributes still go to the instance dict.
     __slots__ = (
         "__dict__",
+        "__weakref__",
         "_budget",
         "_cancelled",
         "_capacity",

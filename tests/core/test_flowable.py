@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import pytest
@@ -68,6 +69,13 @@ def test_subscribe_returns_the_subscription_which_is_a_disposable() -> None:
     assert subscriber.values == [0]
     disposable = bp.from_iterable(range(3)).subscribe(seen.append)
     assert isinstance(disposable, reactivex.abc.DisposableBase)
+
+
+def test_a_subscription_can_be_held_weakly_and_given_attributes() -> None:
+    handle = bp.from_iterable(range(3)).pipe(bp.bounded_buffer(2)).subscribe(lambda _: None)
+    assert weakref.ref(handle)() is handle
+    handle.note = "free-form"  # type: ignore[attr-defined]  # as on any Python object
+    assert handle.note == "free-form"  # type: ignore[attr-defined]
 
 
 def test_an_error_with_no_handler_is_raised_as_reactivex_does() -> None:
