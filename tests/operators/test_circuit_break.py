@@ -435,6 +435,7 @@ def test_a_thousand_items_with_30_percent_failures_each_emitted_once_in_order(
     timeout=st.integers(min_value=1, max_value=5),
     chunks=st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=8),
     mode=st.sampled_from(["retry", "skip"]),
+    prefetch=st.sampled_from([1, 2, 8, PREFETCH]),
 )
 def test_any_failure_pattern_loses_nothing_and_calls_nothing_while_open(
     pattern: list[bool],
@@ -443,6 +444,7 @@ def test_any_failure_pattern_loses_nothing_and_calls_nothing_while_open(
     timeout: int,
     chunks: list[int],
     mode: str,
+    prefetch: int,
 ) -> None:
     with marbles() as m:
         breaker = CircuitBreaker(
@@ -467,6 +469,7 @@ def test_any_failure_pattern_loses_nothing_and_calls_nothing_while_open(
             breaker=breaker,
             on_failure="retry" if mode == "retry" else "skip",
             on_skip=(lambda item, _: skipped.append(item)) if mode == "skip" else None,
+            prefetch=prefetch,
         )
         demand = "-".join(str(n) for n in chunks) + "-*"
         log = transitions(m, breaker)
@@ -487,8 +490,10 @@ def test_any_failure_pattern_loses_nothing_and_calls_nothing_while_open(
 # -- rules, sharing, validation ------------------------------------------------------------
 
 
-def test_the_demand_rules_hold() -> None:
-    verify_flowable(lambda n: bp.from_iterable(range(n)).pipe(circuit_break(lambda x: x)))
+@pytest.mark.parametrize("prefetch", [1, 8, PREFETCH])
+def test_the_demand_rules_hold(prefetch: int) -> None:
+    operator = circuit_break(lambda x: x, prefetch=prefetch)
+    verify_flowable(lambda n: bp.from_iterable(range(n)).pipe(operator))
 
 
 def test_a_shared_breaker_opened_by_one_stream_stops_the_other() -> None:
