@@ -427,6 +427,10 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     def _window_failed(self, error: Exception) -> None:
         """Downstream's ``on_next`` or a hook failed inside a window: the stream fails."""
+        spent, self._spent = self._spent, 0
+        if spent and self._metrics is not None:  # handed on (the last one perhaps refused)
+            self._metrics.increment("received", spent)
+            self._metrics.increment("emitted", spent)
         self._owner = None
         if not self._window_in_loop:
             self._delivering_thread = None

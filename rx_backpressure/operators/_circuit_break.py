@@ -402,6 +402,11 @@ class _CircuitDrain(Drain[_T, _R]):
         if not calm:
             self._replenish()  # unless it opened
 
+    def _window_failed(self, error: Exception) -> None:
+        if self._spent and self._metrics is not None:
+            self._metrics.increment("calls", self._spent)  # made, and not yet counted
+        super()._window_failed(error)
+
     def _awaits(self, value: object, permit: int) -> bool:
         """Whether ``value`` is an Observable, now subscribed, whose outcome is awaited."""
         if not isinstance(value, Observable):

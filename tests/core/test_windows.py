@@ -70,12 +70,29 @@ def test_a_subscriber_that_raises_inside_a_window_ends_the_stream() -> None:
         if value == 2:
             raise KeyError("subscriber broke")
 
-    bp.from_iterable(produced()).pipe(bounded_buffer(8)).subscribe(
+    metrics = Metrics()
+    bp.from_iterable(produced()).pipe(bounded_buffer(8, metrics=metrics)).subscribe(
         on_next, errors.append, lambda: errors.append(AssertionError("completed"))
     )
     assert seen == [0, 1, 2]
     assert [type(error) for error in errors] == [KeyError]
     assert closed == [True]  # upstream was cancelled: the generator is closed
+    # What went out before the failure is counted, the refused item included.
+    assert metrics.snapshot() == {"requested": 8, "received": 3, "emitted": 3}
+
+
+def test_calls_made_inside_a_window_are_counted_when_the_subscriber_raises() -> None:
+    metrics = Metrics()
+    errors: list[Exception] = []
+
+    def on_next(value: int) -> None:
+        if value == 2:
+            raise KeyError("subscriber broke")
+
+    operator = bp.circuit_break(lambda x: x, metrics=metrics)
+    bp.from_iterable(range(10)).pipe(operator).subscribe(on_next, errors.append)
+    assert [type(error) for error in errors] == [KeyError]
+    assert metrics.snapshot() == {"requested": 128, "calls": 3, "received": 3, "emitted": 3}
 
 
 def test_cancel_from_inside_a_window_stops_it() -> None:
