@@ -4,12 +4,13 @@ from ._bridge import PUSH_BUFFER as PUSH_BUFFER
 from ._bridge import PushSegment as PushSegment
 from ._bridge import keeps_demand_exact as keeps_demand_exact
 from ._bridge import pipe as pipe
+from ._clock import clock_reader as clock_reader
+from ._clock import seconds as seconds
 from ._demand import UNBOUNDED as UNBOUNDED
 from ._demand import add_demand as add_demand
 from ._demand import invalid_request as invalid_request
 from ._drain import Drain as Drain
 from ._drain import lift as lift
-from ._drain import seconds as seconds
 from ._errors import BackpressureError as BackpressureError
 from ._errors import BufferOverflowError as BufferOverflowError
 from ._errors import CircuitOpenError as CircuitOpenError
@@ -19,3 +20,11 @@ from ._metrics import Metrics as Metrics
 from ._subscription import Subscriber as Subscriber
 from ._subscription import Subscription as Subscription
 from ._subscription import is_subscriber as is_subscriber
+from ._validate import check_callable as check_callable
+from ._validate import check_choice as check_choice
+from ._validate import check_instance as check_instance
+from ._validate import check_int as check_int
+from ._validate import check_metrics as check_metrics
+from ._validate import check_number as check_number
+from ._validate import check_scheduler as check_scheduler
+from ._validate import check_seconds as check_seconds

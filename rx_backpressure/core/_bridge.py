@@ -218,6 +218,8 @@ class _Bridge(Subscription):
         downstream = self._downstream
         assert downstream is not None
         downstream.on_subscribe(self)
+        if self._cancelled:  # cancelled from on_subscribe: the source is never subscribed
+            return
         output: Observable[Any] = op(_Tapped(self))
         self._link.disposable = output.subscribe(
             self._on_next, self._on_error, self._on_completed, scheduler=scheduler

@@ -9,6 +9,7 @@ from reactivex import Observable, abc
 
 from ._demand import UNBOUNDED
 from ._subscription import Subscriber, Subscription, is_subscriber
+from ._trampoline import after_current_step
 
 _T = TypeVar("_T")
 _T_out = TypeVar("_T_out", covariant=True)
@@ -196,4 +197,7 @@ class _UnboundedSubscriber(Generic[_T]):
         self.on_completed = on_completed or _ignore
 
     def on_subscribe(self, subscription: Subscription) -> None:
-        subscription.request(UNBOUNDED)
+        # Subscribed by a reactivex operator (inside its trampoline), the Flowable must not
+        # run before that operator holds its disposable: a take() or first() could not stop
+        # a synchronous source. At the top level it runs at once, as reactivex's would.
+        after_current_step(lambda: subscription.request(UNBOUNDED))

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from reactivex import abc, typing
 from reactivex.scheduler import VirtualTimeScheduler
@@ -30,11 +29,17 @@ class _Timer(abc.DisposableBase):
 
 
 class VirtualClock(VirtualTimeScheduler):
-    """Virtual time in seconds from zero, exact to the microsecond; see :meth:`advance_to`."""
+    """Virtual time in seconds from zero, exact to the microsecond; see :meth:`advance_to`.
+
+    Due times are rounded to the nearest microsecond, as reactivex's own virtual time
+    rounds them (through a ``datetime``): an action can run up to half a microsecond
+    before the time it was set for, so code that waits on this clock waits in whole
+    microseconds, rounded up. The time is kept where ``VirtualTimeScheduler`` keeps it,
+    so its ``now`` is reactivex's own and a clock reader knows it for virtual time.
+    """
 
     def __init__(self) -> None:
         super().__init__(0.0)
-        self._time = 0.0
         self._heap: list[tuple[float, int, _Timer]] = []
         self._order = itertools.count()
         self.executed = 0
@@ -42,19 +47,16 @@ class VirtualClock(VirtualTimeScheduler):
 
     @property
     def clock(self) -> float:
-        return self._time
-
-    @property
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self._time, UTC)
+        # One thread runs the simulation: no lock, unlike the base class.
+        return cast(float, self._clock)
 
     def schedule(self, action: abc.ScheduledAction[Any], state: Any = None) -> abc.DisposableBase:
-        return self.schedule_absolute(self._time, action, state)
+        return self.schedule_absolute(self.clock, action, state)
 
     def schedule_relative(
         self, duetime: typing.RelativeTime, action: abc.ScheduledAction[Any], state: Any = None
     ) -> abc.DisposableBase:
-        return self.schedule_absolute(self._time + self.to_seconds(duetime), action, state)
+        return self.schedule_absolute(self.clock + self.to_seconds(duetime), action, state)
 
     def schedule_absolute(
         self, duetime: typing.AbsoluteTime, action: abc.ScheduledAction[Any], state: Any = None
@@ -70,9 +72,9 @@ class VirtualClock(VirtualTimeScheduler):
         heap = self._heap
         while heap and heap[0][0] <= end:
             due, _, timer = heapq.heappop(heap)
-            if due > self._time:
-                self._time = due
+            if due > self.clock:
+                self._clock = due
             if not timer.cancelled:
                 self.executed += 1
                 timer.action(self, timer.state)
-        self._time = max(self._time, float(end))
+        self._clock = max(self.clock, float(end))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-import time
 import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -17,7 +16,7 @@ from reactivex.scheduler import EventLoopScheduler
 
 from ..core import seconds
 from ._clock import VirtualClock
-from ._scenario import Probe, Scenario
+from ._scenario import Probe, Scenario, schedule_at
 from ._strategies import STRATEGIES
 
 _METHODS = multiprocessing.get_all_start_methods()
@@ -102,7 +101,7 @@ def run_strategy(
         def sample(_: abc.SchedulerBase, index: Any = 0) -> None:
             probe.sample(seconds(scheduler))
             if index < scenario.samples:
-                scheduler.schedule_absolute(start + (index + 1) * step, sample, index + 1)
+                schedule_at(scheduler, start + (index + 1) * step, sample, index + 1)
 
         def stop(_: abc.SchedulerBase, __: Any = None) -> None:
             # Everything is read at the same instant, so the counts can be checked
@@ -115,12 +114,12 @@ def run_strategy(
             )
             finished.set()
 
-        scheduler.schedule_absolute(start, sample, 0)
-        scheduler.schedule_absolute(end, stop)
+        schedule_at(scheduler, start, sample, 0)
+        schedule_at(scheduler, end, stop)
         if isinstance(scheduler, VirtualClock):
             scheduler.advance_to(end)
         else:
-            _wait(finished, end, name, progress)
+            _wait(finished, lambda: seconds(scheduler), end, name, progress)
     finally:
         if measure_memory:
             tracemalloc.stop()
@@ -147,11 +146,18 @@ def run_strategy(
     )
 
 
-def _wait(finished: threading.Event, end: float, name: str, progress: Progress | None) -> None:
-    duration = max(end - time.time(), 1e-9)
+def _wait(
+    finished: threading.Event,
+    clock: Callable[[], float],
+    end: float,
+    name: str,
+    progress: Progress | None,
+) -> None:
+    # The scheduler's clock, as the run reads it: ``end`` was worked out on it.
+    duration = max(end - clock(), 1e-9)
     while not finished.wait(0.1):
         if progress is not None:
-            progress(name, min(1.0, 1 - (end - time.time()) / duration))
+            progress(name, min(1.0, 1 - (end - clock()) / duration))
     if progress is not None:
         progress(name, 1.0)
 

@@ -116,8 +116,35 @@ class Probe:
         return ordered[rank]
 
 
+_TICK = 1e-6
+"""Virtual time moves in whole microseconds: the demo's clock and reactivex's own (a
+``datetime``) round a due time to the nearest one, so a timer can run up to half a
+microsecond before the time it was set for."""
+_NOISE = 1e-9
+"""Float rounding in sums of seconds: a nanosecond is no time at all."""
+
+
+def _timer_delay(wait: float) -> float:
+    """``wait`` rounded up to whole microseconds, at least one.
+
+    A timer set for it runs at or after the end of ``wait`` on a clock with microsecond
+    steps, and it always moves the clock on. A wait that rounded to the nearest
+    microsecond instead could round to "now": the drain would wake a fraction of a
+    microsecond early, find itself not ready, and set the same timer again, forever.
+    """
+    micros = wait / _TICK
+    whole = round(micros)
+    if abs(micros - whole) * _TICK > _NOISE:
+        whole = math.ceil(micros)
+    return max(whole, 1) * _TICK
+
+
 class _PacedDrain(Drain[Message, Message]):
-    """A producer that can make ``rate`` items per second, and makes them only on demand."""
+    """A producer that can make ``rate`` items per second, and makes them only on demand.
+
+    Items are made ``1 / rate`` apart while demand lasts; a wait for demand (throttling)
+    starts the spacing again from the item that ended it.
+    """
 
     def __init__(self, downstream: Subscriber[Message], probe: Probe, rate: float) -> None:
         super().__init__(downstream)
@@ -131,19 +158,27 @@ class _PacedDrain(Drain[Message, Message]):
         emitted = 0
         probe = self._probe
         while emitted < limit:
-            if self._ready_at > now + 1e-9:
+            late = now - self._ready_at
+            if late < -_NOISE:
                 # Not ready yet: come back when the next item is made.
-                self._drain_after(self._ready_at - now)
+                self._drain_after(_timer_delay(-late))
                 break
             if now >= self._stop_at:
                 self._done = True
                 probe.ready_at = None
                 break
-            # Ready since _ready_at; demand arrived only now: that wait was throttling.
-            probe.throttled += max(0.0, now - self._ready_at)
+            if late < _TICK:
+                # Handed on at the first tick of the clock after it was made: the next
+                # item is due a gap after this one was made, so a gap that is not a whole
+                # number of microseconds does not add up to a slower rate.
+                made = self._ready_at
+            else:
+                # Ready since _ready_at; demand arrived only now: that wait was throttling.
+                made = now
+                probe.throttled += late
             probe.on_produced()
             on_next(Message(probe.produced - 1, now))
-            self._ready_at = probe.ready_at = now + self._gap
+            self._ready_at = probe.ready_at = made + self._gap
             emitted += 1
         return emitted
 
@@ -161,6 +196,21 @@ def paced_producer(probe: Probe, rate: float) -> Flowable[Message]:
     return Flowable(subscribe)
 
 
+def schedule_at(
+    scheduler: abc.SchedulerBase,
+    time: float,
+    action: abc.ScheduledAction[Any],
+    state: Any = None,
+) -> abc.DisposableBase:
+    """Run ``action`` at ``time``, in seconds on the clock that :func:`seconds` reads.
+
+    That clock need not be the scheduler's own absolute time (a real-time scheduler may be
+    timed with a monotonic clock), so the timer is set relative to now, as operators set
+    theirs, never with ``schedule_absolute``.
+    """
+    return scheduler.schedule_relative(max(0.0, time - seconds(scheduler)), action, state)
+
+
 def start_push_producer(
     scheduler: abc.SchedulerBase, probe: Probe, rate: float, emit: Callable[[Message], None]
 ) -> abc.DisposableBase:
@@ -170,14 +220,17 @@ def start_push_producer(
     stopped = SerialDisposable()
 
     def tick(_: abc.SchedulerBase, number: Any = 0) -> None:
-        now = probe.start + number * gap
-        if now >= end:
+        # Due times come from the item's number, not from the clock: a clock that rounds
+        # them to the microsecond cannot make the rate drift.
+        due = probe.start + number * gap
+        if due >= end:
             return
         probe.on_produced()
-        emit(Message(number, now))
-        stopped.disposable = scheduler.schedule_absolute(now + gap, tick, number + 1)
+        # Stamped with the clock that stamps deliveries, so no latency is below zero.
+        emit(Message(number, seconds(scheduler)))
+        stopped.disposable = schedule_at(scheduler, due + gap, tick, number + 1)
 
-    stopped.disposable = scheduler.schedule_absolute(probe.start, tick, 0)
+    stopped.disposable = schedule_at(scheduler, probe.start, tick, 0)
     return stopped
 
 

@@ -102,7 +102,7 @@ def _adaptive_batch(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Pro
     metrics = Metrics()
     pipeline = paced_producer(probe, scenario.producer_rate).pipe(
         adaptive_batch(
-            initial_size=10,
+            initial_size=min(10, scenario.capacity),
             min_size=1,
             max_size=scenario.capacity,
             target_time=1.0,

@@ -34,13 +34,22 @@ subscriber's ``scheduler=``, else real time; ``metrics=None``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TypeVar
 
 from reactivex import Observable, abc
 
-from ..core import Flowable, Metrics, Subscriber, lift
+from ..core import (
+    Flowable,
+    Metrics,
+    Subscriber,
+    check_callable,
+    check_int,
+    check_metrics,
+    check_scheduler,
+    check_seconds,
+    lift,
+)
 from ._adaptive_batch_drain import AdaptiveBatchDrain
 
 _T = TypeVar("_T")
@@ -87,9 +96,9 @@ def adaptive_batch(
             ``scheduler=``, else real time).
         metrics: counters to keep current, plus the ``batch_size`` gauge (default none).
     """
-    _check_size("min_size", min_size)
-    _check_size("max_size", max_size)
-    _check_size("initial_size", initial_size)
+    check_int("min_size", min_size)
+    check_int("max_size", max_size)
+    check_int("initial_size", initial_size)
     if min_size > max_size:
         raise ValueError(f"min_size must be <= max_size, got {min_size} > {max_size}")
     if not min_size <= initial_size <= max_size:
@@ -97,11 +106,11 @@ def adaptive_batch(
             f"initial_size must be within [min_size, max_size] = [{min_size}, {max_size}], "
             f"got {initial_size}"
         )
-    _check_seconds("target_time", target_time)
-    if max_wait is not None:
-        _check_seconds("max_wait", max_wait)
-    if not callable(rule):
-        raise TypeError(f"rule must be callable (size, took, target_time) -> int, got {rule!r}")
+    check_seconds("target_time", target_time)
+    check_seconds("max_wait", max_wait, allow_none=True)
+    check_callable("rule", rule)
+    check_scheduler(scheduler)
+    check_metrics(metrics)
 
     def make(subscriber: Subscriber[list[_T]]) -> AdaptiveBatchDrain[_T]:
         return AdaptiveBatchDrain(
@@ -116,17 +125,3 @@ def adaptive_batch(
         )
 
     return lift(make)
-
-
-def _check_size(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-
-
-def _check_seconds(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")

@@ -29,7 +29,6 @@ pushes or requests), ``metrics=None``. A block that could never end fails at onc
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from typing import Literal, TypeVar
@@ -37,7 +36,19 @@ from typing import Literal, TypeVar
 from reactivex import Observable, abc
 from reactivex.scheduler import EventLoopScheduler, TrampolineScheduler, VirtualTimeScheduler
 
-from ..core import BufferOverflowError, Drain, Flowable, Metrics, Subscriber, lift
+from ..core import (
+    BufferOverflowError,
+    Drain,
+    Flowable,
+    Metrics,
+    Subscriber,
+    check_choice,
+    check_int,
+    check_metrics,
+    check_scheduler,
+    check_seconds,
+    lift,
+)
 
 _T = TypeVar("_T")
 
@@ -61,16 +72,11 @@ def bounded_buffer(
     With ``scheduler``, delivery happens there, many items per scheduled action (a bounded
     ``observe_on``); the scheduler is also the clock. Several threads may push at once.
     """
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-        raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
-    if overflow not in _OVERFLOWS:
-        raise ValueError(f"overflow must be one of 'block', 'error', got {overflow!r}")
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not 0 < timeout < math.inf
-    ):
-        raise ValueError(f"timeout must be None or a number of seconds > 0, got {timeout!r}")
+    check_int("capacity", capacity)
+    check_choice("overflow", overflow, _OVERFLOWS)
+    check_seconds("timeout", timeout, allow_none=True)
+    check_scheduler(scheduler)
+    check_metrics(metrics)
 
     def make(downstream: Subscriber[_T]) -> Drain[_T, _T]:
         return _BoundedBuffer(downstream, capacity, overflow, timeout, scheduler, metrics)
@@ -79,8 +85,6 @@ def bounded_buffer(
 
 
 class _BoundedBuffer(Drain[_T, _T]):
-    _windows = True  # a synchronous upstream's answer goes straight through, lock-free
-
     def __init__(
         self,
         downstream: Subscriber[_T],

@@ -32,22 +32,33 @@ and one more fails the stream with ``BufferOverflowError`` after the held items.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
 
-from ..core import UNBOUNDED, CircuitOpenError, Drain, Flowable, Metrics, Subscriber, lift
-from ._circuit_breaker import CircuitBreaker
+from ..core import (
+    CircuitOpenError,
+    Drain,
+    Flowable,
+    Metrics,
+    Subscriber,
+    check_callable,
+    check_choice,
+    check_instance,
+    check_int,
+    check_metrics,
+    check_scheduler,
+    lift,
+)
+from ._circuit_breaker import CircuitBreaker, check_settings
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
-_get_ident = threading.get_ident
-
 OnFailure = Literal["retry", "skip", "error"]
+_ON_FAILURES: tuple[OnFailure, ...] = ("retry", "skip", "error")
 PREFETCH = 128
 """The default read-ahead over a Flowable upstream: RxJava's default buffer size."""
 
@@ -153,13 +164,21 @@ def circuit_break(
         ValueError: At construction, for a setting out of range or an unknown
             ``on_failure``, for ``on_skip`` without ``"skip"``, and for breaker settings
             given along with ``breaker``.
+        TypeError: At construction, for a parameter of the wrong type (a bool or a float
+            count, a non-callable ``action`` or ``on_skip``, a ``breaker``, ``scheduler``
+            or ``metrics`` that is not one).
     """
-    if on_failure not in ("retry", "skip", "error"):
-        raise ValueError(f"on_failure must be 'retry', 'skip' or 'error', got {on_failure!r}")
-    if max_pending < 1:
-        raise ValueError(f"max_pending must be >= 1, got {max_pending!r}")
-    if prefetch < 1:
-        raise ValueError(f"prefetch must be >= 1, got {prefetch!r}")
+    check_callable("action", action)
+    check_settings(
+        failure_threshold, reset_timeout, half_open_max_calls, backoff, max_reset_timeout
+    )
+    check_choice("on_failure", on_failure, _ON_FAILURES)
+    check_int("max_pending", max_pending)
+    check_int("prefetch", prefetch)
+    check_callable("on_skip", on_skip, allow_none=True)
+    check_instance("breaker", breaker, CircuitBreaker, "a CircuitBreaker", allow_none=True)
+    check_scheduler(scheduler)
+    check_metrics(metrics)
     if on_skip is not None and on_failure != "skip":
         raise ValueError(f"on_skip is only called with on_failure='skip', got {on_failure!r}")
     if breaker is not None:
@@ -187,9 +206,6 @@ def circuit_break(
             scheduler=scheduler,
         )
 
-    if breaker is None:
-        new_breaker()  # bad settings fail here, not at the first subscription
-
     def make(subscriber: Subscriber[_R]) -> _CircuitDrain[_T, _R]:
         return _CircuitDrain(
             subscriber,
@@ -208,11 +224,8 @@ def circuit_break(
 
 
 class _CircuitDrain(Drain[_T, _R]):
-    # A synchronous answer from upstream is called and handed on item by item as it comes
-    # (inline windows). A call that fails (or returns an Observable) holds its item and,
-    # over a Flowable, the rest of that answer too, until the answer is complete: all of a
-    # read-ahead is read while the breaker is still closed, never after it opened.
-    _windows = True
+    # Every call is made by the loop, on the held head item: a read-ahead that upstream
+    # answers at once is held first, then called item by item while the breaker allows.
 
     __slots__ = (
         "_action",
@@ -226,7 +239,6 @@ class _CircuitDrain(Drain[_T, _R]):
         "_read_ahead",
         "_refill",
         "_started",
-        "_window_epoch",
     )
 
     def __init__(
@@ -255,19 +267,21 @@ class _CircuitDrain(Drain[_T, _R]):
         self._owed = 0  # items taken off the queue and not yet asked again from upstream
         self._started = False
         self._plain: type = type(None)  # a result type known not to be an Observable
-        self._window_epoch = -1  # the closed period an inline window was opened in
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
         if self._scheduler is None:
             self._scheduler = scheduler
         if isinstance(source, Flowable) and source.push_source is None:
-            # Asked for from the loop once started (see _replenish), not on subscribe.
-            self._capacity = self._owed = self._read_ahead
+            self._capacity = self._read_ahead
+            if self._breaker.state == "open":
+                self._owed = self._read_ahead  # asked for once calls are allowed again
+            else:
+                # Asked on subscribe, as every stage does: a synchronous source above may
+                # run before start returns, and must find the demand there.
+                self._prefetch = self._read_ahead
         self._breaker.attach(self.clock, self._wake)
         super().start(source, scheduler)
         self._started = True
-        if self._requested:
-            self._replenish()  # the read-ahead, asked outside the loop: taken inline
         self._wake()  # a change during start, or a shared breaker open from the outset
 
     def _emit(self, on_next: Callable[[_R], None], limit: int) -> int:
@@ -305,7 +319,11 @@ class _CircuitDrain(Drain[_T, _R]):
             breaker.success(permit)
             queue.popleft()
             consumed += 1
-            on_next(value)
+            try:
+                on_next(value)
+            except Exception:
+                self._refused = emitted + 1  # handed on, the refused one included
+                raise
             emitted += 1
             if self._cancelled:
                 break
@@ -315,97 +333,11 @@ class _CircuitDrain(Drain[_T, _R]):
             if self._metrics is not None:
                 self._metrics.set("depth", len(queue))
             if not emitted:
-                self._replenish()  # else from _on_emitted, where the answer goes inline
+                self._replenish()  # else from _on_emitted
         return emitted
 
     def _on_emitted(self, count: int) -> None:
         self._replenish()
-
-    def _on_request(self, n: int) -> None:
-        if self._owed and self._started and not (self._queue or self._wip):
-            self._replenish()  # outside the loop: the answer is taken inline
-
-    # -- inline windows (see Drain._call_upstream) ---------------------------------------
-
-    def _window_limit(self) -> int:
-        """Calls go inline only while the breaker is closed and counts no failure."""
-        calm = self._breaker.calm
-        if calm < 0 or self._call is not None:
-            return 0
-        self._window_epoch = calm
-        return UNBOUNDED
-
-    def on_next(self, value: _T) -> None:
-        """Inside a window (see Drain.on_next), call ``action`` here and hand the result on;
-        an item that cannot finish here (a failure, an Observable result) is held at the
-        head with its call, and the loop takes over. Any change of the breaker wakes this
-        stream (``_wake``), which ends the budget: the next item looks at the breaker."""
-        if self._owner == _get_ident() and (self._spent < self._budget or self._renew_window()):
-            self._spent += 1  # its call is counted in the metrics when the window settles
-            try:
-                result = self._action(value)
-            except Exception as err:
-                self._handover(value, self._window_epoch, err)
-                return
-            if type(result) is not self._plain:
-                if isinstance(result, Observable):
-                    self._handover(value, self._window_epoch, result)
-                    return
-                self._plain = type(result)
-            try:
-                self._downstream.on_next(result)  # type: ignore[union-attr]
-            except Exception as err:  # downstream's on_next failed
-                self._window_failed(err)
-            return
-        self._arrive(value)
-
-    def _handover(self, value: _T, permit: int | None, outcome: object) -> None:
-        """Give an item made inline over to the loop: held at the head with its call."""
-        self._spent -= 1  # it did not go out
-        if self._metrics is not None:
-            self._metrics.increment("calls")  # but it was called
-        self._queue.append(value)  # nothing is held during a window: it is the head
-        if permit is not None:
-            if isinstance(outcome, Observable):
-                self._awaits(outcome, permit)
-            else:
-                call = self._call = _Call(permit, self.drain)
-                call.outcome = (True, outcome)
-        if self._upstream_flow:
-            self._stalled = True  # the rest of the answer is held; the loop goes on after it
-            self._budget = 0
-            return
-        self._close_window()
-        self.drain()
-
-    def _window_spent(self, count: int) -> None:
-        if self._metrics is not None:
-            self._metrics.increment("calls", count)
-        if not self._upstream_flow:
-            if self._breaker.calm != self._window_epoch:
-                self._budget = 0  # it changed meanwhile (read after the budget was written)
-            return
-        calm = self._breaker.calm == self._window_epoch
-        if not calm:
-            self._budget = 0
-        lock = self._lock
-        lock.acquire()
-        owed = self._owed + count
-        if calm and owed >= self._refill and self._started and not self._done:
-            # Still closed as when the window opened: ask again, with no more to look at.
-            self._owed = 0
-            lock.release()
-            self._request_upstream(owed)
-            return
-        self._owed = owed
-        lock.release()
-        if not calm:
-            self._replenish()  # unless it opened
-
-    def _window_failed(self, error: Exception) -> None:
-        if self._spent and self._metrics is not None:
-            self._metrics.increment("calls", self._spent)  # made, and not yet counted
-        super()._window_failed(error)
 
     def _awaits(self, value: object, permit: int) -> bool:
         """Whether ``value`` is an Observable, now subscribed, whose outcome is awaited."""
@@ -438,7 +370,7 @@ class _CircuitDrain(Drain[_T, _R]):
 
     def _replenish(self) -> None:
         """Ask upstream again for the items taken (in batches), unless the breaker is open."""
-        if self._owed < self._refill or not (self._upstream_flow and self._started) or self._done:
+        if self._owed < self._refill or not self._upstream_flow or self._done:
             return
         if self._breaker.state == "open":
             return
@@ -448,7 +380,6 @@ class _CircuitDrain(Drain[_T, _R]):
 
     def _wake(self) -> None:
         """The breaker changed: resume calls and demand, or fail fast."""
-        self._budget = 0  # an open window looks at the breaker again before the next call
         if not self._started:
             return
         if self._on_failure == "error" and self._breaker.state == "open":

@@ -32,7 +32,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.scheduler import TimeoutScheduler
 
-from ..core import seconds
+from ..core import check_int, check_number, check_scheduler, check_seconds, seconds
 
 CircuitState: TypeAlias = Literal["closed", "open", "half_open"]
 """What a :class:`CircuitBreaker` lets through: everything, nothing, or trial calls."""
@@ -42,9 +42,24 @@ _Entry: TypeAlias = tuple[abc.ObserverBase[_Stamp] | None, _Stamp | None]
 _EARLY = 5e-7  # virtual time is microsecond-exact: half a microsecond early is on time
 
 
-def _check(name: str, value: float, ok: bool, bound: str) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {bound}, got {value!r}")
+def check_settings(
+    failure_threshold: object,
+    reset_timeout: object,
+    half_open_max_calls: object,
+    backoff: object,
+    max_reset_timeout: object,
+) -> None:
+    """Refuse a breaker setting of the wrong type or out of range, naming it and its value."""
+    check_int("failure_threshold", failure_threshold)
+    reset = check_seconds("reset_timeout", reset_timeout)
+    check_int("half_open_max_calls", half_open_max_calls)
+    check_number("backoff", backoff, minimum=1)
+    cap = check_seconds("max_reset_timeout", max_reset_timeout, allow_none=True)
+    if cap is not None and cap < reset:
+        raise ValueError(
+            f"max_reset_timeout must be >= reset_timeout ({reset_timeout!r}), "
+            f"got {max_reset_timeout!r}"
+        )
 
 
 class CircuitBreaker:
@@ -65,6 +80,9 @@ class CircuitBreaker:
 
     Raises:
         ValueError: For a setting out of range, naming it and its value.
+        TypeError: For a setting of the wrong type (a bool or a float count, a bool or a
+            non-number time or factor, a ``scheduler`` that is not one), naming it and its
+            value.
     """
 
     def __init__(
@@ -77,15 +95,10 @@ class CircuitBreaker:
         max_reset_timeout: float | None = None,
         scheduler: abc.SchedulerBase | None = None,
     ) -> None:
-        _check("failure_threshold", failure_threshold, failure_threshold >= 1, ">= 1")
-        _check("reset_timeout", reset_timeout, reset_timeout > 0, "> 0")
-        _check("half_open_max_calls", half_open_max_calls, half_open_max_calls >= 1, ">= 1")
-        _check("backoff", backoff, backoff >= 1, ">= 1")
-        if max_reset_timeout is not None:
-            bound = f">= reset_timeout ({reset_timeout!r})"
-            _check(
-                "max_reset_timeout", max_reset_timeout, max_reset_timeout >= reset_timeout, bound
-            )
+        check_settings(
+            failure_threshold, reset_timeout, half_open_max_calls, backoff, max_reset_timeout
+        )
+        check_scheduler(scheduler)
         self.failure_threshold: Final = failure_threshold
         self.reset_timeout: Final = reset_timeout
         self.half_open_max_calls: Final = half_open_max_calls
@@ -113,10 +126,14 @@ class CircuitBreaker:
 
     @property
     def clock(self) -> abc.SchedulerBase:
-        """Its own scheduler, else the first stream's, else real time."""
-        if self._scheduler is None:
-            self._scheduler = TimeoutScheduler.singleton()
-        return self._scheduler
+        """Its own scheduler, else the first stream's (see :meth:`attach`), else real time.
+
+        Reading it binds nothing: a stream that attaches later still brings its clock. Only
+        an open period started with no clock known (calls of your own, no stream) binds the
+        breaker to real time, which that period is measured on.
+        """
+        scheduler = self._scheduler
+        return scheduler if scheduler is not None else TimeoutScheduler.singleton()
 
     @property
     def state(self) -> CircuitState:
@@ -137,12 +154,23 @@ class CircuitBreaker:
 
     @property
     def states(self) -> Observable[tuple[datetime, CircuitState]]:
-        """``(clock.now, state)`` for the state at subscription, then one per transition."""
+        """``(clock.now, state)`` for the state at subscription, then one per transition.
 
-        def subscribe(observer: abc.ObserverBase[_Stamp], _: Any = None) -> abc.DisposableBase:
+        Subscribing binds no clock: until one is known (see :attr:`clock`), the first stamp
+        is read from the ``scheduler`` given to ``subscribe``, else from real time.
+        """
+
+        def subscribe(
+            observer: abc.ObserverBase[_Stamp], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
             with self._lock:
                 self._refresh()
-                self._outbox.append((observer, (self.clock.now, self._state)))
+                # Before a clock is known, stamp with the subscriber's scheduler without
+                # binding the breaker to it: the first stream still brings the clock.
+                clock = self._scheduler
+                if clock is None:
+                    clock = scheduler if scheduler is not None else TimeoutScheduler.singleton()
+                self._outbox.append((observer, (clock.now, self._state)))
             self._publish()
             return Disposable(lambda: self._forget(self._observers, observer))
 
@@ -201,13 +229,15 @@ class CircuitBreaker:
                     self._timeout = grown if cap is None else min(grown, cap)
                 if self._state == "half_open" or self._count >= self.failure_threshold:
                     timeout = self._timeout
-                    self._open_until = seconds(self.clock) + timeout
+                    if self._scheduler is None:  # the period ends on the clock it began on
+                        self._scheduler = TimeoutScheduler.singleton()
+                    self._open_until = seconds(self._scheduler) + timeout
                     self._enter("open")
                 elif self.calm >= 0:  # the first failure counted while closed
                     self.calm = -1
                     self._outbox.append((None, None))  # streams calling inline look again
         if timeout is not None:
-            self._arm(timeout)
+            self._arm(timeout, self._epoch)
         self._publish()
 
     def release(self, permit: int) -> None:
@@ -255,17 +285,23 @@ class CircuitBreaker:
         if self._state == "open" and seconds(self.clock) >= self._open_until - _EARLY:
             self._enter("half_open")
 
-    def _arm(self, delay: float) -> None:
+    def _arm(self, delay: float, epoch: int) -> None:
         # Outside the lock: a same-thread scheduler may run the timer in place.
-        self._timer.disposable = self.clock.schedule_relative(delay, self._on_timer)
+        def on_timer(_: abc.SchedulerBase, __: Any = None) -> None:
+            self._on_timer(epoch)
 
-    def _on_timer(self, _: abc.SchedulerBase, __: Any = None) -> None:
+        self._timer.disposable = self.clock.schedule_relative(delay, on_timer)
+
+    def _on_timer(self, epoch: int) -> None:
+        """The open period that began at ``epoch`` has run its time on the scheduler.
+
+        The timer, not a clock reading, says so: a wall clock stepped back meanwhile would
+        otherwise keep the breaker open for longer than ``reset_timeout``.
+        """
         with self._lock:
-            self._refresh()
-            early = self._state == "open"  # a real-time timer may fire a little early
-            remaining = self._open_until - seconds(self.clock)
-        if early:
-            self._arm(max(remaining, 1e-6))
+            if self._epoch == epoch and self._state == "open":
+                self._open_until = min(self._open_until, seconds(self.clock))
+                self._refresh()
         self._publish()
 
     def _publish(self) -> None:

@@ -26,7 +26,18 @@ from typing import Literal, TypeVar, overload
 
 from reactivex import Observable
 
-from ..core import UNBOUNDED, Drain, Flowable, Metrics, Subscriber, lift
+from ..core import (
+    UNBOUNDED,
+    Drain,
+    Flowable,
+    Metrics,
+    Subscriber,
+    check_callable,
+    check_choice,
+    check_int,
+    check_metrics,
+    lift,
+)
 
 _T = TypeVar("_T")
 
@@ -68,12 +79,10 @@ def shed(
     dropped item is passed to ``on_drop`` on the producer's thread; if ``on_drop`` raises,
     upstream is cut and the error follows the items already held to ``on_error``.
     """
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-        raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
-    if strategy not in _STRATEGIES:
-        raise ValueError(f"strategy must be one of 'tail', 'head', got {strategy!r}")
-    if on_drop is not None and not callable(on_drop):
-        raise ValueError(f"on_drop must be callable or None, got {on_drop!r}")
+    check_int("capacity", capacity)
+    check_choice("strategy", strategy, _STRATEGIES)
+    check_callable("on_drop", on_drop, allow_none=True)
+    check_metrics(metrics)
 
     def make(downstream: Subscriber[_T]) -> Drain[_T, _T]:
         return _Shed(downstream, capacity, strategy == "head", on_drop, metrics)
@@ -82,8 +91,6 @@ def shed(
 
 
 class _Shed(Drain[_T, _T]):
-    _windows = True  # a synchronous upstream's answer goes straight through, lock-free
-
     def __init__(
         self,
         downstream: Subscriber[_T],

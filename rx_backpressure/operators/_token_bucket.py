@@ -42,14 +42,23 @@ runs the timers; ``metrics`` (default none) keeps ``received``, ``emitted``, ``d
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from numbers import Real
 from typing import TypeVar
 
 from reactivex import Observable, abc
 
-from ..core import Flowable, Metrics, Subscriber, lift
+from ..core import (
+    Flowable,
+    Metrics,
+    Subscriber,
+    check_callable,
+    check_choice,
+    check_int,
+    check_metrics,
+    check_number,
+    check_scheduler,
+    lift,
+)
 from ._token_bucket_drain import Bucket, BucketDrain, Mode
 
 _T = TypeVar("_T")
@@ -71,21 +80,19 @@ def token_bucket(
     """Let items through as a token bucket allows: bursts of up to ``capacity`` tokens,
     ``refill_rate`` tokens per second on average (see the module notes for the modes).
 
-    Raises ``ValueError`` (``TypeError`` for a non-number) at once for ``capacity <= 0``,
-    ``refill_rate <= 0`` (either not finite), ``max_pending < 1``, an unknown ``mode``,
-    or an ``on_drop`` outside drop mode.
+    Raises ``ValueError`` at once for ``capacity <= 0``, ``refill_rate <= 0`` (either not
+    finite), ``max_pending < 1``, an unknown ``mode``, or an ``on_drop`` outside drop mode;
+    ``TypeError`` for a parameter of the wrong type (a bool or a float ``max_pending``, a
+    non-callable ``cost`` or ``on_drop``, a ``scheduler`` or ``metrics`` that is not one).
     """
-    capacity = _positive("capacity", capacity)
-    refill_rate = _positive("refill_rate", refill_rate)
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}; got {mode!r}")
-    if isinstance(max_pending, bool) or not isinstance(max_pending, int):
-        raise TypeError(f"max_pending must be an int, got {max_pending!r}")
-    if max_pending < 1:
-        raise ValueError(f"max_pending must be >= 1, got {max_pending}")
-    for name, function in (("cost", cost), ("on_drop", on_drop)):
-        if function is not None and not callable(function):
-            raise TypeError(f"{name} must be callable or None, got {function!r}")
+    capacity = check_number("capacity", capacity, above=0)
+    refill_rate = check_number("refill_rate", refill_rate, above=0)
+    check_callable("cost", cost, allow_none=True)
+    check_choice("mode", mode, MODES)
+    check_int("max_pending", max_pending)
+    check_callable("on_drop", on_drop, allow_none=True)
+    check_scheduler(scheduler)
+    check_metrics(metrics)
     if on_drop is not None and mode != "drop":
         raise ValueError(f"on_drop is only called in mode 'drop', got mode={mode!r}")
 
@@ -122,18 +129,13 @@ def rate_limit(
         output:    a    b    c    d
 
     Raises ``ValueError`` (``TypeError`` for a non-number) naming ``per_second`` when it
-    is not a finite number > 0.
+    is not a finite number > 0, and ``TypeError`` for a ``scheduler`` or ``metrics`` that
+    is not one.
     """
-    per_second = _positive("per_second", per_second)
+    per_second = check_number("per_second", per_second, above=0)
+    check_scheduler(scheduler)
+    check_metrics(metrics)
     every_item_costs_one: Callable[[_T], float] | None = None  # binds _T for the checker
     return token_bucket(
         1, per_second, cost=every_item_costs_one, scheduler=scheduler, metrics=metrics
     )
-
-
-def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)

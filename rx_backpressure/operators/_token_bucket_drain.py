@@ -11,7 +11,6 @@ from typing import Literal, TypeVar
 from reactivex import abc
 
 from ..core import (
-    UNBOUNDED,
     BufferOverflowError,
     Drain,
     Metrics,
@@ -45,7 +44,7 @@ class Bucket:
     def level(self, now: float) -> float:
         """The tokens in the bucket at ``now`` (seconds on the operator's clock)."""
         tokens, stamp = self._state
-        if stamp is None:
+        if stamp is None or now <= stamp:  # no time has passed (a clock never runs back)
             return tokens
         return min(self.capacity, tokens + (now - stamp) * self.rate)
 
@@ -66,6 +65,11 @@ class Bucket:
         if abs(micros - whole) > 1e-3:
             whole = math.ceil(micros)
         return max(whole, 1) / 1e6
+
+    @property
+    def stamp(self) -> float | None:
+        """The clock reading of the last charge (None before the first)."""
+        return self._state[1]
 
     @property
     def slack(self) -> float:
@@ -103,7 +107,6 @@ class BucketDrain(Drain[_T, _T]):
     charge each item on arrival and hold only the ones waiting for demand."""
 
     _direct = True  # an item that finds demand and its tokens goes straight through
-    _windows = True  # so do the items of a synchronous answer that the tokens cover
 
     def __init__(
         self,
@@ -125,10 +128,11 @@ class BucketDrain(Drain[_T, _T]):
         self._on_drop = on_drop
         # The cost of each held item, in step with the queue: priced once, on arrival.
         self._costs: deque[float] = deque()
-        self._outstanding = 0  # requested from a Flowable upstream, not yet arrived
-        self._wake_at: float | None = None
-        # Where the tokens stood when the open inline window last read the clock.
-        self._anchor: tuple[float, float] = (0.0, 0.0)
+        # Items requested from a Flowable upstream and not yet delivered or dropped: counted
+        # until they leave, so an item on its way (arrived, not yet held) is never asked for
+        # twice. It changes with each request under the lock (_pull).
+        self._unsettled = 0
+        self._wake_at: float | None = None  # when the head's tokens are due (a timer is set)
 
     # -- upstream -------------------------------------------------------------------------
 
@@ -139,10 +143,6 @@ class BucketDrain(Drain[_T, _T]):
     def _arrive(self, value: _T) -> None:
         if self._done or self._cancelled:
             return
-        if self._upstream_flow:
-            with self._lock:
-                if self._outstanding != UNBOUNDED:
-                    self._outstanding -= 1
         try:
             cost = 1.0 if self._cost is None else self._bucket.check(self._cost(value), value)
         except Exception as err:  # the cost function failed, or priced the item wrongly
@@ -190,19 +190,29 @@ class BucketDrain(Drain[_T, _T]):
             except Exception as err:  # a failing on_drop fails the stream
                 self._stop_upstream(err)
                 return
-        self._pull()
+        if self._upstream_flow:
+            with self._lock:
+                self._unsettled -= 1
+            self._pull()
 
     # -- downstream -----------------------------------------------------------------------
 
     def _emit(self, on_next: Callable[[_T], None], limit: int) -> int:
-        queue, costs = self._queue, self._costs
+        queue, costs, bucket = self._queue, self._costs, self._bucket
         emitted = 0
         # One clock reading per pass: the pass happens at that instant, and a reading taken
         # earlier than the moment of emission can only under-count the tokens, never over.
         now = self._now() if self._shape and queue else 0.0
+        due, self._wake_at = self._wake_at, None
         while emitted < limit and queue:
             if self._shape:
-                wait = self._bucket.acquire(now, costs[0])
+                # The head was due at ``due``: charged as of then, a late timer's lateness
+                # stays in the bucket, so the long-run rate holds (absolute due times).
+                at = due if due is not None and (bucket.stamp or 0.0) <= due <= now else now
+                due = None
+                wait = bucket.acquire(at, costs[0])
+                if wait and at != now:
+                    wait = bucket.acquire(now, costs[0])
                 if wait:
                     self._wake(now, wait)
                     break
@@ -220,46 +230,16 @@ class BucketDrain(Drain[_T, _T]):
             self._wake_at = due
             self._drain_after(wait)
 
-    # -- inline windows (see Drain._call_upstream) ---------------------------------------
-
-    def _window_limit(self) -> int:
-        """Items of cost 1 that the tokens there now pay for; none with a ``cost``."""
-        if self._cost is not None:
-            return 0
-        now = self._now()
-        bucket = self._bucket
-        level = bucket.level(now)
-        self._anchor = (level, now)
-        return math.floor(level + bucket.slack)
-
-    def _window_spent(self, count: int) -> None:
-        """Charge ``count`` items that went out inline since the anchor, as of now.
-
-        They went out at moments between the anchor and now, not known one by one. The
-        bucket is charged as if all of them went at the end: that leaves it at most as
-        full as the exact model would (refill lost at the cap can only be more), so the
-        envelope holds. In virtual time no time passes inside a call: it is exact.
-        """
-        level, stamp = self._anchor
-        now = self._now()
-        bucket = self._bucket
-        left = min(bucket.capacity, level + (now - stamp) * bucket.rate) - count
-        bucket.set_level(left, now)
-        self._anchor = (left, now)
-        if self._upstream_flow:
-            with self._lock:
-                if self._outstanding != UNBOUNDED:
-                    self._outstanding -= count
-
     def _on_request(self, n: int) -> None:
         self._pull()
 
     def _on_emitted(self, count: int) -> None:
-        # Shape mode asks again only once nothing is in flight; reading the two counts
-        # without the lock is enough to skip the common case (the arrival that ends the
-        # flight counts itself before it is emitted, so its emission sees it).
-        if self._shape and not self._outstanding and not self._queue:
-            self._pull()
+        if not self._upstream_flow:
+            return
+        with self._lock:
+            self._unsettled = unsettled = self._unsettled - count
+        if not unsettled or not self._shape:
+            self._pull()  # shape mode asks again once nothing is in flight or held
 
     def _release(self) -> None:
         self._costs.clear()
@@ -271,27 +251,28 @@ class BucketDrain(Drain[_T, _T]):
 
         Shape mode asks, once nothing is in flight or held, for as many items as the
         tokens pay for now (at least one, read ahead to wait for its tokens): with a
-        custom cost the price is unknown, so one. Drop and error modes keep upstream
-        demand equal to downstream demand, so each dropped item is asked for again.
+        custom cost the price is unknown, so one. Drop and error modes keep what is asked
+        and not yet delivered or dropped equal to downstream demand, so each dropped item
+        is asked for again. Never more than ``max_pending`` is asked ahead: a synchronous
+        upstream answers while the loop waits, and all of the answer is held first. The
+        count and the request move together under the lock.
         """
         if not self._upstream_flow:
             return
         with self._lock:
             if self._done or self._cancelled:
                 return
-            requested, outstanding, held = self._requested, self._outstanding, len(self._queue)
+            requested, unsettled = self._requested, self._unsettled
             if self._shape:
-                if outstanding or held or not requested:
+                if unsettled or not requested:
                     return
                 budget = 1 if self._cost is not None else max(1, self._bucket.affords(self._now()))
-                want = min(requested, budget)
-            elif requested == UNBOUNDED:
-                want = 0 if outstanding == UNBOUNDED else UNBOUNDED
+                want = min(requested, budget, self._capacity)
             else:
-                want = requested - outstanding - held
+                want = min(requested, self._capacity) - unsettled
             if want <= 0:
                 return
-            self._outstanding = want if want == UNBOUNDED else outstanding + want
+            self._unsettled = unsettled + want
         self._request_upstream(want)
 
     # -- messages and metrics -------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from reactivex import abc
 
-from ..core import Drain, Flowable, Subscriber, Subscription
+from ..core import Drain, Flowable, Subscriber, Subscription, check_instance
 
 _T = TypeVar("_T")
 
@@ -28,7 +28,10 @@ def from_iterable(iterable: Iterable[_T]) -> Flowable[_T]:
 
         request:  2------1---1---
         source:   (a,b)--c---|
+
+    Raises ``TypeError`` at once for an ``iterable`` that is not one.
     """
+    check_instance("iterable", iterable, Iterable, "an iterable")
 
     def subscribe(subscriber: Subscriber[_T], _: abc.SchedulerBase | None) -> Subscription:
         drain = _IterableDrain(subscriber, iterable)

@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 from reactivex import Observable, abc
 
-from ..core import BufferOverflowError, Subscription
+from ..core import BufferOverflowError, Subscription, check_instance, check_int
 
 _T = TypeVar("_T")
 
@@ -27,9 +27,12 @@ def to_iterable(flowable: Observable[_T], *, prefetch: int = 64) -> BlockingIter
     The iterator is a context manager: ``close()``, leaving the ``with`` block, or garbage
     collection cancels the subscription (a cancelled ``from_iterable`` closes its generator).
     An ``on_error`` is raised from ``next()`` after the items that came before it.
+
+    Raises ``TypeError`` for a ``flowable`` that is not an Observable or a ``prefetch`` that
+    is not an int (bool and float included), ``ValueError`` for ``prefetch < 1``.
     """
-    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
-        raise ValueError(f"prefetch must be an int >= 1, got {prefetch!r}")
+    check_instance("flowable", flowable, Observable, "an Observable")
+    check_int("prefetch", prefetch)
     return BlockingIterator(flowable, prefetch)
 
 

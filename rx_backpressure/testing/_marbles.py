@@ -14,7 +14,7 @@ from reactivex.testing import TestScheduler
 from reactivex.testing.recorded import Recorded
 from reactivex.testing.subscription import Subscription as SubscriptionRecord
 
-from ..core import UNBOUNDED, Flowable, Subscription, add_demand
+from ..core import UNBOUNDED, Flowable, Subscription, add_demand, check_instance, check_seconds
 from ._diagram import Event, origin_frame, parse
 from ._guard import real_time_guard
 from ._sources import DemandEvent, RecordingFlowable, TimedObservable, pull_source, span
@@ -29,6 +29,7 @@ class Demand:
     """A parsed demand diagram: requests (a number, ``*`` for unbounded) and ``!`` cancel."""
 
     def __init__(self, events: list[tuple[float, int | None]]) -> None:
+        check_instance("events", events, list, "a list of (time, n or None)")
         self.events = events
 
     def __repr__(self) -> str:
@@ -43,8 +44,7 @@ class MarbleContext:
     """
 
     def __init__(self, timespan: float) -> None:
-        if timespan <= 0:
-            raise ValueError(f"timespan must be > 0, got {timespan!r}")
+        check_seconds("timespan", timespan)
         self.timespan = timespan
         self.scheduler = TestScheduler()
         self.subscriber: TestSubscriber[Any] | None = None
@@ -297,7 +297,8 @@ def marbles(timespan: float = 1.0) -> Iterator[MarbleContext]:
             assert m.requests_of(source) == m.exp_requests("*")
 
     Work scheduled on a real-time scheduler inside the block fails the test, rather than
-    silently recording nothing; so does any rule a started subscriber saw broken.
+    silently recording nothing; so does any rule a started subscriber saw broken. A
+    ``timespan`` that is not a finite number of seconds > 0 fails on entering the block.
     """
     context = MarbleContext(timespan)
     with real_time_guard() as offences:

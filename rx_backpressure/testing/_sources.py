@@ -13,7 +13,7 @@ from reactivex.notification import Notification, OnError
 from reactivex.scheduler import VirtualTimeScheduler
 from reactivex.testing.subscription import Subscription as SubscriptionRecord
 
-from ..core import UNBOUNDED, Drain, Flowable, Subscriber, Subscription
+from ..core import UNBOUNDED, Drain, Flowable, Subscriber, Subscription, check_instance
 from ._subscriber import tick
 
 _T = TypeVar("_T")
@@ -120,6 +120,8 @@ class RecordingFlowable(Flowable[_T]):
     """A Flowable that writes down the demand it receives (see ``requests``)."""
 
     def __init__(self, inner: Flowable[_T], scheduler: VirtualTimeScheduler) -> None:
+        check_instance("inner", inner, Flowable, "a Flowable")
+        check_instance("scheduler", scheduler, VirtualTimeScheduler, "a VirtualTimeScheduler")
         recorder = _Recorder(scheduler)
 
         def subscribe(
@@ -204,6 +206,9 @@ class TimedObservable(Observable[_T]):
         *,
         hot: bool,
     ) -> None:
+        check_instance("scheduler", scheduler, VirtualTimeScheduler, "a VirtualTimeScheduler")
+        check_instance("messages", messages, list, "a list of (time, Notification)")
+        check_instance("hot", hot, bool, "a bool")
         super().__init__()
         self.scheduler = scheduler
         self.messages = messages

@@ -10,7 +10,7 @@ from reactivex.notification import OnCompleted, OnError, OnNext
 from reactivex.scheduler import VirtualTimeScheduler
 from reactivex.testing.recorded import Recorded
 
-from ..core import UNBOUNDED, Subscription, add_demand
+from ..core import UNBOUNDED, Subscription, add_demand, check_instance, check_int
 
 _T = TypeVar("_T")
 
@@ -50,6 +50,11 @@ class TestSubscriber(abc.ObserverBase[_T], Generic[_T]):
         replenish: int = 0,
         scheduler: VirtualTimeScheduler | None = None,
     ) -> None:
+        check_int("initial_request", initial_request, minimum=0)
+        check_int("replenish", replenish, minimum=0)
+        check_instance(
+            "scheduler", scheduler, VirtualTimeScheduler, "a VirtualTimeScheduler", allow_none=True
+        )
         self.initial_request = initial_request
         self.replenish = replenish
         self.scheduler = scheduler

@@ -10,7 +10,7 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.testing import TestScheduler
 
-from ..core import UNBOUNDED, Subscription
+from ..core import UNBOUNDED, Subscription, check_callable, check_instance, check_int, check_number
 from ._subscriber import RuleViolation, TestSubscriber
 
 Factory = Callable[[int], Observable[Any]]
@@ -288,10 +288,18 @@ def verify_flowable(
     advances it by ``settle`` virtual seconds after every step, so timed operators run
     too. ``skip`` names checks (their ``specNNN`` prefix) that do not apply.
 
-    Raises ``AssertionError`` listing every failed rule with what was seen.
+    Raises ``AssertionError`` listing every failed rule with what was seen; at once,
+    ``TypeError`` or ``ValueError`` naming a bad parameter (``elements >= 2``, ``settle``
+    finite and >= 0, ``skip`` a tuple of known ``specNNN`` names).
     """
-    if elements < 2:
-        raise ValueError(f"elements must be >= 2, got {elements}")
+    check_callable("factory", factory)
+    check_int("elements", elements, minimum=2)
+    check_number("settle", settle, minimum=0, what="a number of seconds")
+    check_instance("skip", skip, tuple, "a tuple of check names")
+    known = tuple(name.split()[0] for name in RULES)
+    for name in skip:
+        if name not in known:
+            raise ValueError(f"skip must name checks among {', '.join(known)}, got {skip!r}")
     failures: list[str] = []
     for name, check in RULES.items():
         if name.split()[0] in skip:

@@ -79,9 +79,12 @@ def test_an_error_is_raised_after_the_items_before_it() -> None:
 
 
 def test_prefetch_must_be_a_positive_int() -> None:
-    for bad in (0, -1, 1.5, True):
-        with pytest.raises(ValueError, match=r"prefetch must be an int >= 1, got"):
-            bp.to_iterable(bp.from_iterable([1]), prefetch=bad)  # type: ignore[arg-type]
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match=r"prefetch must be >= 1, got"):
+            bp.to_iterable(bp.from_iterable([1]), prefetch=bad)
+    for wrong in (1.5, True):
+        with pytest.raises(TypeError, match=r"prefetch must be an int, got"):
+            bp.to_iterable(bp.from_iterable([1]), prefetch=wrong)  # type: ignore[arg-type]
 
 
 class _ThreadedCounter(Drain[int, int]):

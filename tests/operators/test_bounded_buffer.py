@@ -209,24 +209,25 @@ def test_the_demand_rules_hold_over_a_push_source_that_fits(overflow: Any) -> No
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
-        ({"capacity": 0}, "capacity must be an int >= 1, got 0"),
-        ({"capacity": 2.5}, "capacity must be an int >= 1, got 2.5"),
-        ({"capacity": True}, "capacity must be an int >= 1, got True"),
+        ({"capacity": 0}, ValueError, "capacity must be >= 1, got 0"),
+        ({"capacity": 2.5}, TypeError, "capacity must be an int, got 2.5"),
+        ({"capacity": True}, TypeError, "capacity must be an int, got True"),
         (
             {"capacity": 1, "overflow": "drop"},
-            "overflow must be one of 'block', 'error', got 'drop'",
+            ValueError,
+            "overflow must be 'block' or 'error', got 'drop'",
         ),
-        ({"capacity": 1, "timeout": 0}, "timeout must be None or a number of seconds > 0, got 0"),
-        ({"capacity": 1, "timeout": -1.0}, "got -1.0"),
-        ({"capacity": 1, "timeout": float("inf")}, "got inf"),
+        ({"capacity": 1, "timeout": 0}, ValueError, "timeout must be > 0, got 0"),
+        ({"capacity": 1, "timeout": -1.0}, ValueError, "got -1.0"),
+        ({"capacity": 1, "timeout": float("inf")}, ValueError, "got inf"),
     ],
 )
 def test_bad_input_is_refused_at_construction_naming_it(
-    kwargs: dict[str, Any], message: str
+    kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         bounded_buffer(**kwargs)
 
 

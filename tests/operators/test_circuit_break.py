@@ -423,8 +423,12 @@ def test_a_thousand_items_with_30_percent_failures_each_emitted_once_in_order(
         assert m.subscriber.values == [item * 10 for item in range(1000)]
         assert m.subscriber.completed
         assert called_while_open == []
-        assert read_while_open == []
-        assert sum(1 for _, state in log if state == "open") > 10  # it did open, often
+        # No demand goes upstream while open. A synchronous source answers a request at
+        # once, so a read-ahead already asked for may finish arriving after the breaker
+        # opened mid-answer: held, never called, and never more than one read-ahead.
+        openings = sum(1 for _, state in log if state == "open")
+        assert len(read_while_open) <= prefetch * openings
+        assert openings > 10  # it did open, often
         assert results[-1].time > 250
 
 

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from reactivex import abc
 from reactivex.testing import TestScheduler
 
-from rx_backpressure import CircuitBreaker, CircuitState
+import rx_backpressure as bp
+from rx_backpressure import CircuitBreaker, CircuitState, circuit_break
+from rx_backpressure.testing import TestSubscriber
 
 Log = list[tuple[float, CircuitState]]
 
 
-def watch(breaker: CircuitBreaker, scheduler: TestScheduler) -> Log:
+def watch(
+    breaker: CircuitBreaker,
+    scheduler: TestScheduler,
+    subscribe_on: abc.SchedulerBase | None = None,
+) -> Log:
     """Record ``breaker.states`` as (virtual seconds, state)."""
     log: Log = []
-    breaker.states.subscribe(lambda stamp: log.append((scheduler.to_seconds(stamp[0]), stamp[1])))
+    breaker.states.subscribe(
+        lambda stamp: log.append((scheduler.to_seconds(stamp[0]), stamp[1])),
+        scheduler=subscribe_on,
+    )
     return log
 
 
@@ -221,3 +233,44 @@ def test_streams_are_woken_on_each_change_until_detached() -> None:
     breaker.detach(wake)
     fail(breaker)
     assert woken == [0, 10]
+
+
+def test_states_subscribed_before_any_stream_leaves_the_clock_to_the_first_stream() -> None:
+    breaker = CircuitBreaker(failure_threshold=2, reset_timeout=10)
+    scheduler = TestScheduler()
+    before = datetime.now(UTC)
+    stamps: list[tuple[datetime, CircuitState]] = []
+    breaker.states.subscribe(stamps.append)  # no clock known yet: stamped with real time
+    log = watch(breaker, scheduler, subscribe_on=scheduler)  # stamped on that scheduler
+    after = datetime.now(UTC)
+    calls: list[tuple[float, str]] = []
+
+    def action(item: str) -> str:
+        calls.append((scheduler.clock, item))
+        if len(calls) <= 3:
+            raise RuntimeError("down")
+        return item.upper()
+
+    subscriber: TestSubscriber[str] = TestSubscriber(scheduler=scheduler)
+    operator = circuit_break(action, breaker=breaker)
+    bp.from_iterable("ab").pipe(operator).subscribe(subscriber, scheduler=scheduler)
+    scheduler.advance_to(30)
+    try:
+        # Open at 0 (two failures), a failed trial at 10, a good one at 20.
+        assert calls == [(0, "a"), (0, "a"), (10, "a"), (20, "a"), (20, "b")]
+        assert subscriber.values == ["A", "B"]
+        assert subscriber.completed
+        virtual = [
+            (0, "open"),
+            (10, "half_open"),
+            (10, "open"),
+            (20, "half_open"),
+            (20, "closed"),
+        ]
+        assert log == [(0, "closed"), *virtual]
+        assert before <= stamps[0][0] <= after
+        assert stamps[0][1] == "closed"
+        assert [(scheduler.to_seconds(t), s) for t, s in stamps[1:]] == virtual
+        assert breaker.clock is scheduler
+    finally:
+        breaker.dispose()  # a wrongly bound breaker holds a real-time timer

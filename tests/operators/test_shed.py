@@ -143,19 +143,23 @@ def test_the_demand_rules_hold_over_a_push_source() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
-        ({"capacity": 0}, "capacity must be an int >= 1, got 0"),
-        ({"capacity": "3"}, "capacity must be an int >= 1, got '3'"),
-        ({"capacity": False}, "capacity must be an int >= 1, got False"),
-        ({"capacity": 1, "strategy": "newest"}, "strategy must be one of 'tail', 'head', got"),
-        ({"capacity": 1, "on_drop": 5}, "on_drop must be callable or None, got 5"),
+        ({"capacity": 0}, ValueError, "capacity must be >= 1, got 0"),
+        ({"capacity": "3"}, TypeError, "capacity must be an int, got '3'"),
+        ({"capacity": False}, TypeError, "capacity must be an int, got False"),
+        (
+            {"capacity": 1, "strategy": "newest"},
+            ValueError,
+            "strategy must be 'tail' or 'head', got",
+        ),
+        ({"capacity": 1, "on_drop": 5}, TypeError, "on_drop must be callable or None, got 5"),
     ],
 )
 def test_bad_input_is_refused_at_construction_naming_it(
-    kwargs: dict[str, Any], message: str
+    kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         shed(**kwargs)
 
 

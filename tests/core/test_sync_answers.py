@@ -1,30 +1,20 @@
-"""Inline windows: a synchronous answer from upstream goes straight through, lock-free.
+"""Synchronous answers: an upstream that answers a request at once, on the calling thread.
 
-When an operator of ours subscribes or requests, many upstreams answer at once on the
-calling thread. Those items are handed on as they arrive, against demand counted without a
-lock, instead of being queued one lock round-trip at a time. These tests pin what must not
-change because of it: nothing is held that need not be, demand is never exceeded, a failing
-subscriber ends the stream, and the clock read is the scheduler's.
+When an operator of ours subscribes or requests, many upstreams answer before the call
+returns. These tests pin what that must never change: nothing is held that need not be,
+demand is never exceeded, a failing subscriber ends the stream (and what it was handed is
+counted), and cancelling from inside the answer stops it.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
 
-import pytest
 import reactivex
-from reactivex import abc
-from reactivex.scheduler import EventLoopScheduler, TimeoutScheduler
-from reactivex.scheduler.scheduler import Scheduler
-from reactivex.testing import TestScheduler
 
 import rx_backpressure as bp
 from rx_backpressure import bounded_buffer, shed, token_bucket
-from rx_backpressure.core import Metrics, seconds
-from rx_backpressure.core._drain import clock_reader
+from rx_backpressure.core import Metrics
 from rx_backpressure.testing import TestSubscriber
 
 
@@ -53,7 +43,7 @@ def test_a_subscriber_that_asks_one_at_a_time_gets_exactly_that() -> None:
     assert subscriber.values == [0, 1, 2, 3, 4]
 
 
-def test_a_subscriber_that_raises_inside_a_window_ends_the_stream() -> None:
+def test_a_subscriber_that_raises_inside_a_synchronous_answer_ends_the_stream() -> None:
     closed: list[bool] = []
 
     def produced() -> Iterator[int]:
@@ -81,7 +71,7 @@ def test_a_subscriber_that_raises_inside_a_window_ends_the_stream() -> None:
     assert metrics.snapshot() == {"requested": 8, "received": 3, "emitted": 3}
 
 
-def test_calls_made_inside_a_window_are_counted_when_the_subscriber_raises() -> None:
+def test_calls_are_counted_when_the_subscriber_raises() -> None:
     metrics = Metrics()
     errors: list[Exception] = []
 
@@ -92,10 +82,18 @@ def test_calls_made_inside_a_window_are_counted_when_the_subscriber_raises() -> 
     operator = bp.circuit_break(lambda x: x, metrics=metrics)
     bp.from_iterable(range(10)).pipe(operator).subscribe(on_next, errors.append)
     assert [type(error) for error in errors] == [KeyError]
-    assert metrics.snapshot() == {"requested": 128, "calls": 3, "received": 3, "emitted": 3}
+    # Each item is called as it arrives; the third is refused, and upstream is cut there.
+    assert metrics.snapshot() == {
+        "requested": 128,
+        "calls": 3,
+        "received": 3,
+        "emitted": 3,
+        "depth": 0,
+        "peak_depth": 1,
+    }
 
 
-def test_cancel_from_inside_a_window_stops_it() -> None:
+def test_cancel_from_inside_a_synchronous_answer_stops_it() -> None:
     subscriber: TestSubscriber[int] = TestSubscriber()
     original = subscriber.on_next
 
@@ -122,41 +120,3 @@ def test_a_pull_source_is_read_only_as_far_as_demand_reaches() -> None:
     bp.from_iterable(produced()).pipe(token_bucket(100, 1.0)).subscribe(subscriber)
     assert subscriber.values == [0, 1, 2, 3, 4]
     assert read == [0, 1, 2, 3, 4]  # one at a time, each handed on before the next is read
-
-
-# -- the clock ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("make", [TimeoutScheduler.singleton, EventLoopScheduler])
-def test_reactivex_real_time_schedulers_are_read_from_the_system_clock(make: object) -> None:
-    scheduler = make()  # type: ignore[operator]
-    assert clock_reader(scheduler) is time.time
-    assert abs(seconds(scheduler) - scheduler.now.timestamp()) < 0.5
-
-
-def test_a_scheduler_with_its_own_now_is_asked() -> None:
-    class Frozen(Scheduler):
-        @property
-        def now(self) -> datetime:
-            return datetime(2001, 2, 3, tzinfo=UTC)
-
-        def schedule(self, action: Any, state: Any = None) -> abc.DisposableBase:
-            raise NotImplementedError
-
-        def schedule_relative(
-            self, duetime: Any, action: Any, state: Any = None
-        ) -> abc.DisposableBase:
-            raise NotImplementedError
-
-        def schedule_absolute(
-            self, duetime: Any, action: Any, state: Any = None
-        ) -> abc.DisposableBase:
-            raise NotImplementedError
-
-    frozen = Frozen()
-    expected = datetime(2001, 2, 3, tzinfo=UTC).timestamp()
-    assert clock_reader(frozen)() == expected
-    assert seconds(frozen) == expected
-    virtual = TestScheduler()
-    virtual.advance_to(12.5)
-    assert clock_reader(virtual)() == 12.5
