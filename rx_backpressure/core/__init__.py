@@ -6,6 +6,8 @@ from ._bridge import keeps_demand_exact as keeps_demand_exact
 from ._bridge import pipe as pipe
 from ._clock import clock_reader as clock_reader
 from ._clock import seconds as seconds
+from ._consumers import blocking_consumer as blocking_consumer
+from ._consumers import consuming as consuming
 from ._demand import UNBOUNDED as UNBOUNDED
 from ._demand import add_demand as add_demand
 from ._demand import invalid_request as invalid_request

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar, overload
 
 from reactivex import Observable, abc
+from reactivex.scheduler import CurrentThreadScheduler
 
 from ._demand import UNBOUNDED
 from ._subscription import Subscriber, Subscription, is_subscriber
-from ._trampoline import after_current_step
 
 _T = TypeVar("_T")
 _T_out = TypeVar("_T_out", covariant=True)
@@ -178,9 +178,19 @@ def _raise(error: Exception) -> None:
 
 
 class _UnboundedSubscriber(Generic[_T]):
-    """Adapts reactivex callbacks: requests unbounded demand on subscribe."""
+    """Adapts reactivex callbacks: the demand a plain observer stands for.
 
-    __slots__ = ("on_completed", "on_error", "on_next")
+    At the top level (no trampoline on this thread) that is unbounded demand, at once: as
+    with reactivex's own sources, nothing can stop the flow before ``subscribe`` returns.
+    Subscribed by a reactivex operator (inside its trampoline), the operator must hold its
+    disposable before anything flows, and must be able to stop the source between items:
+    reactivex's synchronous sources emit one item per trampoline step, so a ``take``, a
+    ``first`` or a ``flat_map`` whose inner items queue on the trampoline stops them. Here
+    the subscriber does the same: it asks for one item per step, the next step queued
+    behind whatever that item set going.
+    """
+
+    __slots__ = ("_next", "_subscription", "on_completed", "on_error", "on_next")
 
     on_next: abc.OnNext[_T]
     on_error: abc.OnError
@@ -195,9 +205,23 @@ class _UnboundedSubscriber(Generic[_T]):
         self.on_next = on_next or _ignore
         self.on_error = on_error or _raise
         self.on_completed = on_completed or _ignore
+        self._subscription: Subscription | None = None
 
     def on_subscribe(self, subscription: Subscription) -> None:
-        # Subscribed by a reactivex operator (inside its trampoline), the Flowable must not
-        # run before that operator holds its disposable: a take() or first() could not stop
-        # a synchronous source. At the top level it runs at once, as reactivex's would.
-        after_current_step(lambda: subscription.request(UNBOUNDED))
+        trampoline = CurrentThreadScheduler.singleton()
+        if trampoline.schedule_required():
+            subscription.request(UNBOUNDED)
+            return
+        self._subscription = subscription
+        self._next = self.on_next
+        self.on_next = self._stepped_next
+        trampoline.schedule(self._step)
+
+    def _step(self, _: abc.SchedulerBase, __: Any = None) -> None:
+        subscription = self._subscription
+        if subscription is not None:
+            subscription.request(1)
+
+    def _stepped_next(self, value: _T) -> None:
+        self._next(value)
+        CurrentThreadScheduler.singleton().schedule(self._step)

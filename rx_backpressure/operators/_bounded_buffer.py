@@ -42,6 +42,7 @@ from ..core import (
     Flowable,
     Metrics,
     Subscriber,
+    blocking_consumer,
     check_choice,
     check_int,
     check_metrics,
@@ -163,6 +164,15 @@ class _BoundedBuffer(Drain[_T, _T]):
         """Why no other thread could ever make room while this one waits, if so."""
         if self._in_delivery:
             return "on_next was called from inside a delivery, by the thread that makes room"
+        consumer = blocking_consumer()
+        if consumer is not None:
+            return (
+                f"the producer runs on the thread that consumes this stream through {consumer}"
+                " (a synchronous push source, subscribed by next()), and only that thread could"
+                " make room; subscribe the source on another thread"
+                " (ops.subscribe_on(NewThreadScheduler())), read a pull source"
+                " (rx_backpressure.from_iterable), or use overflow='error' or shed"
+            )
         for clock in (self._scheduler, self._subscribed_on):
             if isinstance(clock, VirtualTimeScheduler):
                 return f"the subscription runs on virtual time ({type(clock).__name__})"

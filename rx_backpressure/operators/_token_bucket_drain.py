@@ -207,8 +207,12 @@ class BucketDrain(Drain[_T, _T]):
         while emitted < limit and queue:
             if self._shape:
                 # The head was due at ``due``: charged as of then, a late timer's lateness
-                # stays in the bucket, so the long-run rate holds (absolute due times).
-                at = due if due is not None and (bucket.stamp or 0.0) <= due <= now else now
+                # stays in the bucket, so the long-run rate holds (absolute due times). At
+                # most half an item's refill is made up, so no two items go out closer than
+                # half their spacing: a very late timer restarts the schedule instead.
+                at = now
+                if due is not None and (bucket.stamp or 0.0) <= due <= now:
+                    at = max(due, now - 0.5 * costs[0] / bucket.rate)
                 due = None
                 wait = bucket.acquire(at, costs[0])
                 if wait and at != now:

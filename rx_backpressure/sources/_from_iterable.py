@@ -73,6 +73,10 @@ class _IterableDrain(Drain[_T, _T]):
 
     def _release(self) -> None:
         # Closing a generator runs its finally blocks; on an exhausted one it does nothing.
-        close = getattr(self._iterator, "close", None)
+        # A one-shot iterator belongs to its subscription even before the first read.
+        iterator = self._iterator
+        if iterator is None and isinstance(self._iterable, Iterator):
+            iterator = self._iterable
+        close = getattr(iterator, "close", None)
         if close is not None:
             close()

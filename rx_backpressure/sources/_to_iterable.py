@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 from reactivex import Observable, abc
 
-from ..core import BufferOverflowError, Subscription, check_instance, check_int
+from ..core import BufferOverflowError, Subscription, check_instance, check_int, consuming
 
 _T = TypeVar("_T")
 
@@ -82,12 +82,15 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
             self.ready.notify()
 
     def cancel(self) -> None:
-        self.closed = True
-        subscription, self.subscription = self.subscription, None
+        with self.ready:
+            self.closed = True
+            subscription, self.subscription = self.subscription, None
         if subscription is not None:
             subscription.cancel()
         with self.ready:
             self.items.clear()
+            self.finished = True
+            self.ready.notify_all()  # every next() blocked on any thread ends: StopIteration
 
 
 class BlockingIterator(Iterator[_T], Generic[_T]):
@@ -106,10 +109,11 @@ class BlockingIterator(Iterator[_T], Generic[_T]):
         channel = self._channel
         if channel.closed:
             raise StopIteration
-        flowable = self._flowable
+        with channel.ready:
+            flowable, self._flowable = self._flowable, None
         if flowable is not None:
-            self._flowable = None
-            flowable.subscribe(channel)
+            with consuming("to_iterable"):
+                flowable.subscribe(channel)
         with channel.ready:
             while not channel.items and not channel.finished:
                 channel.ready.wait()
@@ -121,16 +125,19 @@ class BlockingIterator(Iterator[_T], Generic[_T]):
                 if error is not None:
                     raise error
                 raise StopIteration
-        self._taken += 1
-        if self._taken == self._batch:
-            self._taken = 0
+            self._taken += 1
+            more = self._taken == self._batch
+            if more:
+                self._taken = 0
             subscription = channel.subscription
-            if subscription is not None:
+        if more and subscription is not None:
+            with consuming("to_iterable"):
                 subscription.request(self._batch)
         return item
 
     def close(self) -> None:
-        """Cancel the subscription; later ``next()`` calls raise StopIteration."""
+        """Cancel the subscription; ``next()`` calls waiting on any thread, and later ones,
+        raise StopIteration."""
         self._flowable = None
         self._channel.cancel()
 

@@ -8,8 +8,9 @@ from typing import Any, cast
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reactivex import abc, typing
 from reactivex.notification import OnCompleted, OnNext
-from reactivex.testing import ReactiveTest
+from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.recorded import Recorded
 
 import rx_backpressure as bp
@@ -115,3 +116,43 @@ def test_demand_rules_hold() -> None:
 def test_a_bad_rate_is_refused_naming_per_second(per_second: Any, error: type[Exception]) -> None:
     with pytest.raises(error, match="per_second"):
         rate_limit(per_second)
+
+
+class LateTimers(TestScheduler):
+    """Virtual time whose timers each fire ``late`` seconds after they were due."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    def schedule_relative(
+        self, duetime: typing.RelativeTime, action: typing.ScheduledAction[Any], state: Any = None
+    ) -> abc.DisposableBase:
+        return super().schedule_relative(self.to_seconds(duetime) + self.late, action, state)
+
+
+def test_late_timers_do_not_lower_the_rate_and_never_bunch_items() -> None:
+    # 500/s is one item every 2 ms; every timer fires 0.3 ms late. Due times are absolute:
+    # item k (k >= 1) is due at 2k ms and goes out 0.3 ms later; the lateness is not lost.
+    scheduler = LateTimers(late=0.0003)
+    times: list[float] = []
+    bp.from_iterable(range(1000)).pipe(bp.rate_limit(500)).subscribe(
+        lambda _: times.append(scheduler.clock), scheduler=scheduler
+    )
+    scheduler.advance_to(1.0)
+    assert len(times) == 500  # each item a timer's lateness apart would give 434
+    assert times[:3] == pytest.approx([0.0, 0.0023, 0.0043])
+    assert times[-1] == pytest.approx(0.9983)
+    assert min(b - a for a, b in pairwise(times)) >= 0.002 - 1e-9
+
+
+def test_a_timer_later_than_half_an_interval_restarts_the_schedule() -> None:
+    # 1.5 ms late at 2 ms spacing: making all of it up would put items 0.5 ms apart.
+    scheduler = LateTimers(late=0.0015)
+    times: list[float] = []
+    bp.from_iterable(range(100)).pipe(bp.rate_limit(500)).subscribe(
+        lambda _: times.append(scheduler.clock), scheduler=scheduler
+    )
+    scheduler.advance_to(0.1)
+    gaps = [b - a for a, b in pairwise(times)]
+    assert min(gaps) >= 0.001 - 1e-9  # never closer than half the spacing
