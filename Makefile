@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo bench lint typecheck docs clean
+.PHONY: test demo bench lint typecheck docs clean soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ docs: $(STAMP)
 test: lint typecheck $(STAMP)
 	MPLBACKEND=Agg $(BIN)/pytest
 	$(MAKE) docs
+
+soak: $(STAMP)
+	RXBP_STRESS_ROUNDS=50 $(BIN)/pytest tests/stress -q
 
 demo: $(STAMP)
 	$(BIN)/rx-backpressure demo

@@ -22,6 +22,7 @@ from ._metrics import Metrics as Metrics
 from ._subscription import Subscriber as Subscriber
 from ._subscription import Subscription as Subscription
 from ._subscription import is_subscriber as is_subscriber
+from ._trampoline import on_trampoline as on_trampoline
 from ._validate import check_callable as check_callable
 from ._validate import check_choice as check_choice
 from ._validate import check_instance as check_instance

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Literal, TypeVar, overload
 
 from reactivex import Observable
+from reactivex.scheduler import CurrentThreadScheduler
 
 from ..core import (
     UNBOUNDED,
@@ -32,11 +33,13 @@ from ..core import (
     Flowable,
     Metrics,
     Subscriber,
+    Subscription,
     check_callable,
     check_choice,
     check_int,
     check_metrics,
     lift,
+    on_trampoline,
 )
 
 _T = TypeVar("_T")
@@ -90,6 +93,10 @@ def shed(
     return lift(make)
 
 
+STEP = 128
+"""Items a Flowable upstream is asked for per trampoline step, inside a reactivex subscribe."""
+
+
 class _Shed(Drain[_T, _T]):
     def __init__(
         self,
@@ -100,9 +107,31 @@ class _Shed(Drain[_T, _T]):
         metrics: Metrics | None,
     ) -> None:
         super().__init__(downstream, capacity=capacity, metrics=metrics)
-        self._prefetch = UNBOUNDED
         self._evict = evict
         self._on_drop = on_drop
+        self._step_left = 0  # items still due from the step's request (0: not stepping)
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        """A Flowable upstream is asked for everything it has: at once at the top level;
+        inside a reactivex ``subscribe`` (on its trampoline), ``STEP`` items per step, as
+        reactivex reads its own sources, so an operator below that ends early (``first``,
+        ``take``) gets its turn to stop an endless synchronous source."""
+        super().on_subscribe(subscription)
+        if CurrentThreadScheduler.singleton().schedule_required():
+            self._request_upstream(UNBOUNDED)
+        else:
+            on_trampoline(self._step)
+
+    def _step(self) -> None:
+        self._step_left = STEP
+        self._request_upstream(STEP)
+
+    def on_next(self, value: _T) -> None:
+        if self._step_left:
+            self._step_left -= 1
+            if not self._step_left:  # the step's items are all here: the next step queues
+                on_trampoline(self._step)
+        self._arrive(value)
 
     def _hold(self, value: _T) -> None:
         left_out = self._offer(value, evict=self._evict)

@@ -173,11 +173,11 @@ def test_two_of_our_operators_over_a_synchronous_push_source_deliver_everything(
 def test_four_operators_over_a_synchronous_push_source_deliver_everything() -> None:
     seen: list[int] = []
     done = threading.Event()
-    chain = reactivex.from_iterable(range(10_000)).pipe(
-        bp.bounded_buffer(1000),
-        bp.token_bucket(10_000, 1e9),
-        bp.circuit_break(same),
-        bp.bounded_buffer(1000),
+    buffered: bp.Flowable[int] = reactivex.from_iterable(range(10_000)).pipe(
+        bp.bounded_buffer(1000)
+    )
+    chain: bp.Flowable[int] = buffered.pipe(
+        bp.token_bucket(10_000, 1e9), bp.circuit_break(same), bp.bounded_buffer(1000)
     )
     finishes(lambda: chain.subscribe(seen.append, on_completed=done.set))
     assert done.is_set()

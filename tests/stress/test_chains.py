@@ -1,0 +1,53 @@
+"""Scenario 4: chains of 2 to 4 of our operators (random, plus each operator twice in a row),
+with ``map``/``filter`` at random places, over a pull source and a synchronous push source,
+consumed with plain callbacks (unbounded demand) and by a subscriber requesting from other
+threads: every item, in order, then completion exactly once.
+"""
+
+from __future__ import annotations
+
+import pytest
+from _harness import ROUNDS, Case, Recorder, Threads
+from _pipelines import (
+    KINDS,
+    Pipeline,
+    await_end,
+    chain,
+    check_items,
+    request_from_threads,
+    source_of,
+    subscribe_from_thread,
+)
+
+CHAINS = [f"random-{i}" for i in range(3 * ROUNDS)] + [
+    f"twice-{kind}-{i}" for i in range(max(1, ROUNDS // 2)) for kind in KINDS
+]
+
+
+def chain_for(which: str, case: Case) -> Pipeline:
+    if which.startswith("twice-"):
+        kind = which.split("-")[1]
+        return chain(case, [kind, kind])
+    return chain(case)
+
+
+@pytest.mark.parametrize("which", CHAINS)
+@pytest.mark.parametrize("consumer", ["callbacks", "request_n"])
+@pytest.mark.parametrize("source_kind", ["pull", "sync_push"])
+def test_a_chain_delivers_every_item_in_order(source_kind: str, consumer: str, which: str) -> None:
+    case = Case("chains", source_kind, consumer, which)
+    n = case.randint("items", 100, 400)
+    pipeline = chain_for(which, case)
+    expected = pipeline.expected(list(range(n)))
+    recorder: Recorder[object] = Recorder(unbounded=consumer == "callbacks")
+    with Threads(case) as threads:
+        source, _, _ = source_of(source_kind, case, n)
+        subscribe_from_thread(threads, pipeline.apply(source), recorder)
+        if consumer == "request_n":
+            request_from_threads(
+                case, threads, recorder, count=case.randint("threads", 1, 3), budget=n
+            )
+        await_end(case, threads, recorder, expected)
+    recorder.check_rules(case)
+    recorder.check_completed_once(case)
+    check_items(case, pipeline, recorder.values, expected, whole=True)
