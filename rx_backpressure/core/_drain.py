@@ -444,13 +444,19 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             raise
         self._delivering_thread = None  # finished: the claim is kept, later drains do nothing
 
-    def _pass(self) -> bool:
-        """One pass of the loop; True once the subscription has ended."""
+    def _ended(self) -> bool:
+        """End the subscription now if it was cancelled or broken; True if it ended."""
         if self._cancelled:
             self._end()
             return True
         if self._violation is not None:
             self._finish(self._violation)
+            return True
+        return False
+
+    def _pass(self) -> bool:
+        """One pass of the loop; True once the subscription has ended."""
+        if self._ended():
             return True
         downstream = self._downstream
         try:
@@ -481,11 +487,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._cancel_upstream()
             self._finish(err)
             return True
-        if self._cancelled:
-            self._end()
-            return True
-        if self._violation is not None:
-            self._finish(self._violation)
+        if self._ended():
             return True
         if self._done and not self._holding():
             self._finish(self._error)
