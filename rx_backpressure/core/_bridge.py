@@ -25,12 +25,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
 
 from ._drain import Drain
 from ._errors import BufferOverflowError
-from ._flowable import Flowable
+from ._flowable import Flowable, install_piping
 from ._subscription import Subscriber, Subscription, is_subscriber
 
 _T = TypeVar("_T")
@@ -101,6 +102,9 @@ def pipe_flowable(source: Flowable[Any], operators: tuple[Operator, ...]) -> Any
     return pipe(*operators)(source)
 
 
+install_piping(pipe_flowable)
+
+
 def pipe(*operators: Operator) -> Callable[[Observable[Any]], Any]:
     """Compose operators into one, left to right, with no limit on their number.
 
@@ -111,18 +115,34 @@ def pipe(*operators: Operator) -> Callable[[Observable[Any]], Any]:
 
     def composed(source: Observable[Any]) -> Any:
         current: Any = source
-        for op in operators:
-            current = _apply(current, op)
+        start = 0
+        while start < len(operators):
+            op = operators[start]
+            if _pulls(current) and keeps_demand_exact(op):
+                # Fusion: a run of exact operators shares one bridge, so an item passes
+                # through the run in one call chain, with one tap and one demand hand-off.
+                end = start + 1
+                while end < len(operators) and keeps_demand_exact(operators[end]):
+                    end += 1
+                run = operators[start:end]
+                current = _exact_bridge(current, op if len(run) == 1 else reactivex.compose(*run))
+                start = end
+            else:
+                current = _apply(current, op)
+                start += 1
         return current
 
     return composed
 
 
+def _pulls(current: object) -> bool:
+    """Whether ``current`` is a Flowable that keeps demand (not a push segment)."""
+    return isinstance(current, Flowable) and current.push_source is None
+
+
 def _apply(current: Any, op: Operator) -> Any:
     if not isinstance(current, Flowable):
         return op(current)
-    if current.push_source is None and keeps_demand_exact(op):
-        return _exact_bridge(current, op)
     result = op(current)
     if isinstance(result, Flowable) or not isinstance(result, Observable):
         return result

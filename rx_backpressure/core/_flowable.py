@@ -24,6 +24,19 @@ _G = TypeVar("_G")
 SubscribeFlow = Callable[[Subscriber[_T], abc.SchedulerBase | None], Subscription]
 """How a Flowable starts: call ``subscriber.on_subscribe(s)`` first, then return ``s``."""
 
+Piping = Callable[["Flowable[Any]", tuple[Callable[[Any], Any], ...]], Any]
+_piping: Piping | None = None
+
+
+def install_piping(piping: Piping) -> None:
+    """Give ``Flowable.pipe`` its implementation (the demand bridge, in ``_bridge``).
+
+    The bridge builds Flowables, so this module cannot import it: the bridge installs
+    itself instead, once, when the core package is imported.
+    """
+    global _piping
+    _piping = piping
+
 
 class Flowable(Observable[_T_out]):
     """An Observable that honours request-n demand.
@@ -129,9 +142,9 @@ class Flowable(Observable[_T_out]):
         above it into a push segment (see ``docs/concepts/pipe.md``). There is no limit
         on the number of operators.
         """
-        from ._bridge import pipe_flowable
-
-        return pipe_flowable(self, operators)
+        piping = _piping
+        assert piping is not None, "rx_backpressure.core installs it on import"
+        return piping(self, operators)
 
     def subscribe(
         self,
