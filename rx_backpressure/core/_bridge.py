@@ -193,16 +193,13 @@ class _PushDrain(Drain[_T, _T]):
         super().__init__(downstream, capacity=PUSH_BUFFER)
         self._origin = origin
 
-    def on_next(self, value: _T) -> None:
-        if self._offer(value) is not None:
-            self._stop_upstream(
-                BufferOverflowError(
-                    f"{self._origin} pushed more than {PUSH_BUFFER} items beyond demand; "
-                    "put bounded_buffer or shed after it to choose what happens when it does"
-                )
+    def _overflow(self, value: _T) -> None:
+        self._stop_upstream(
+            BufferOverflowError(
+                f"{self._origin} pushed more than {PUSH_BUFFER} items beyond demand; "
+                "put bounded_buffer or shed after it to choose what happens when it does"
             )
-            return
-        self.drain()
+        )
 
 
 def _exact_bridge(source: Flowable[Any], op: Operator) -> Flowable[Any]:

@@ -15,7 +15,7 @@ loop as missed, so the owner passes again. Hence:
 - ``request`` from inside ``on_next`` only marks the loop, so the stack never deepens (3.3);
 - every operator hook (``_emit``, ``_on_request``, ``_on_emitted``, ``_holding``,
   ``_release``) runs on the owner, one at a time: operator state touched only by hooks needs
-  no lock of its own. ``_arrive``/``_hold`` are the exceptions: they run on the thread that
+  no lock of its own. ``_arrive``/``_overflow`` are the exceptions: they run on the thread that
   delivers an item from upstream (the producer), and share state with the loop only under
   the lock (``_offer``) or through the loop.
 
@@ -28,7 +28,7 @@ Upstream
 --------
 A Flowable upstream (a pull source, an operator of ours) gets demand through
 ``_request_upstream``; the operator says when and how much. A plain Observable upstream
-pushes; the operator's ``_hold`` policy applies to what demand cannot take. A push source
+pushes; the operator's ``_overflow`` policy applies to what it has no room for. A push source
 is subscribed on the current-thread trampoline, so its disposable is known before its
 first item, and an operator that fails or is cancelled stops it as reactivex would.
 
@@ -271,10 +271,40 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._arrive(value)
 
     def _arrive(self, value: _In) -> None:
-        """An item from upstream: deliver it at once if possible (``_deliver_now``), else
-        hold it (``_hold``). Runs on the producer's thread."""
-        if not self._deliver_now(value):
-            self._hold(value)
+        """An item from upstream, on the producer's thread, with one lock round trip: straight
+        downstream if the loop is idle, nothing is held and there is demand (the direct
+        path); else held, with the loop claimed (then run here) or marked for its owner.
+        With no room, the operator's ``_overflow`` policy decides."""
+        lock = self._lock
+        lock.acquire()
+        if self._done or self._cancelled:
+            lock.release()  # after the end nothing is taken, and nothing is owed
+            return
+        queue = self._queue
+        if not (self._wip or queue or self._direct_off) and self._requested:
+            self._wip = True
+            if self._requested != UNBOUNDED:
+                self._requested -= 1
+            lock.release()
+            self._deliver_claimed(value, None)
+            return
+        if len(queue) >= self._capacity:
+            lock.release()
+            self._overflow(value)
+            return
+        queue.append(value)
+        metrics = self._metrics
+        if metrics is not None:  # under the lock: the depth is never a stale reading
+            metrics.increment("received")
+            metrics.set("depth", len(queue))
+        claimed = not self._wip
+        if claimed:
+            self._wip = True
+        else:
+            self._missed = True
+        lock.release()
+        if claimed:
+            self._start_loop()
 
     def _deliver_now(self, value: _In, admit: Callable[[], bool] | None = None) -> bool:
         """Hand ``value`` straight downstream if the loop is idle, nothing is held and there
@@ -296,6 +326,11 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         if self._requested != UNBOUNDED:
             self._requested -= 1
         lock.release()
+        return self._deliver_claimed(value, admit)
+
+    def _deliver_claimed(self, value: _In, admit: Callable[[], bool] | None) -> bool:
+        """The direct path, with the loop claimed and one item of demand taken for it."""
+        lock = self._lock
         self._delivering_thread = _get_ident()
         try:
             if admit is not None and not admit():
@@ -329,14 +364,14 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._run()
         return True
 
-    def _hold(self, value: _In) -> None:
-        """The operator's policy for an item that must wait. Default: fail when full."""
-        if self._offer(value) is not None:
-            self._stop_upstream(
-                BufferOverflowError(f"no room for an item: {self._capacity} already held")
-            )
-            return
-        self.drain()
+    def _overflow(self, value: _In) -> None:
+        """The operator's policy for an item that finds ``capacity`` items held (producer's
+        thread, no lock held). Default: fail, after the held items."""
+        if self._metrics is not None:
+            self._metrics.increment("received")
+        self._stop_upstream(
+            BufferOverflowError(f"no room for an item: {self._capacity} already held")
+        )
 
     def on_error(self, error: Exception) -> None:
         self._upstream_terminated(error)
@@ -364,11 +399,10 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 queue.append(item)
             else:
                 left_out = (item,)
-            depth = len(queue)
-        metrics = self._metrics
-        if metrics is not None:
-            metrics.increment("received")
-            metrics.set("depth", depth)
+            metrics = self._metrics
+            if metrics is not None:  # under the lock: the depth is never a stale reading
+                metrics.increment("received")
+                metrics.set("depth", len(queue))
         return left_out
 
     def _upstream_terminated(self, error: Exception | None) -> None:
@@ -470,14 +504,14 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             if requested and downstream is not None:
                 emitted = self._emit(downstream.on_next, requested)
                 if emitted:
-                    if requested != UNBOUNDED:
+                    metrics = self._metrics
+                    if requested != UNBOUNDED or metrics is not None:
                         with self._lock:
                             if self._requested != UNBOUNDED:
                                 self._requested -= emitted
-                    metrics = self._metrics
-                    if metrics is not None:
-                        metrics.increment("emitted", emitted)
-                        metrics.set("depth", len(self._queue))
+                            if metrics is not None:
+                                metrics.increment("emitted", emitted)
+                                metrics.set("depth", len(self._queue))
                     self._on_emitted(emitted)
         except Exception as err:  # downstream's on_next or the operator's own code
             refused, self._refused = self._refused, 0

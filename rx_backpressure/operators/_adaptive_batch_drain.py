@@ -65,6 +65,10 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
                 if self._outstanding:
                     self._outstanding -= 1
                 held += 1
+                metrics = self._metrics
+                if metrics is not None:  # under the lock: the depth is never a stale reading
+                    metrics.increment("received")
+                    metrics.set("depth", held)
             else:
                 held = -1
         if held < 0:
@@ -72,10 +76,6 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
                 BufferOverflowError(f"no room for an item: {self._capacity} already held")
             )
             return
-        metrics = self._metrics
-        if metrics is not None:
-            metrics.increment("received")
-            metrics.set("depth", held)
         if held >= self._size or (held == 1 and arrivals is not None):
             self.drain()
 

@@ -115,19 +115,20 @@ class _BoundedBuffer(Drain[_T, _T]):
         self._subscribed_on = scheduler
         super().start(source, scheduler)
 
-    def _hold(self, value: _T) -> None:
-        if self._offer(value) is not None:
-            error: BufferOverflowError | None
-            if self._upstream_flow:  # only a Flowable that broke its demand gets here
-                error = self._full("the Flowable upstream sent more than was requested")
-            elif self._block:
-                error = self._wait_for_room(value)
-            else:
-                error = self._full("overflow='error'")
-            if error is not None:
-                self._stop_upstream(error)
-                self._wake_producers()  # other blocked producers see the end and return
-                return
+    def _overflow(self, value: _T) -> None:
+        if self._metrics is not None:
+            self._metrics.increment("received")
+        error: BufferOverflowError | None
+        if self._upstream_flow:  # only a Flowable that broke its demand gets here
+            error = self._full("the Flowable upstream sent more than was requested")
+        elif self._block:
+            error = self._wait_for_room(value)
+        else:
+            error = self._full("overflow='error'")
+        if error is not None:
+            self._stop_upstream(error)
+            self._wake_producers()  # other blocked producers see the end and return
+            return
         self.drain()
 
     def _wait_for_room(self, value: _T) -> BufferOverflowError | None:
@@ -152,9 +153,8 @@ class _BoundedBuffer(Drain[_T, _T]):
             if self._done or self._cancelled:
                 return None  # the stream ended meanwhile: nothing is taken, nothing owed
             queue.append(value)
-            depth = len(queue)
-        if self._metrics is not None:
-            self._metrics.set("depth", depth)
+            if self._metrics is not None:  # under the lock: never a stale reading
+                self._metrics.set("depth", len(queue))
         return None
 
     def _full(self, why: str) -> BufferOverflowError:

@@ -330,8 +330,8 @@ class _CircuitDrain(Drain[_T, _R]):
         if consumed and self._upstream_flow:
             with self._lock:
                 self._owed += consumed
-            if self._metrics is not None:
-                self._metrics.set("depth", len(queue))
+                if self._metrics is not None:  # under the lock: never a stale reading
+                    self._metrics.set("depth", len(queue))
             if not emitted:
                 self._replenish()  # else from _on_emitted
         return emitted

@@ -133,7 +133,7 @@ class _Shed(Drain[_T, _T]):
                 on_trampoline(self._step)
         self._arrive(value)
 
-    def _hold(self, value: _T) -> None:
+    def _overflow(self, value: _T) -> None:
         left_out = self._offer(value, evict=self._evict)
         if left_out is None:
             self.drain()

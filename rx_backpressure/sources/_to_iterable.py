@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -45,7 +46,9 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
 
     def __init__(self, prefetch: int) -> None:
         self.prefetch = prefetch
-        self.items: deque[_T] = deque()
+        self.items: deque[_T] = deque()  # delivered, under ``ready``'s lock
+        self.taken: deque[_T] = deque()  # moved out by a consumer in one go, taken without it
+        self.waiting = 0  # consumers waiting on ``ready``: only they need a notify
         self.ready = threading.Condition(threading.Lock())
         self.subscription: Subscription | None = None
         self.finished = False
@@ -61,14 +64,15 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
 
     def on_next(self, value: _T) -> None:
         with self.ready:
-            if len(self.items) >= self.prefetch:
+            if len(self.items) + len(self.taken) >= self.prefetch:
                 self.error = BufferOverflowError(
                     f"the source sent more than the {self.prefetch} items requested (rule 1.1)"
                 )
                 self.finished = True
             else:
                 self.items.append(value)
-            self.ready.notify()
+            if self.waiting:
+                self.ready.notify()
 
     def on_error(self, error: Exception) -> None:
         with self.ready:
@@ -89,6 +93,7 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
             subscription.cancel()
         with self.ready:
             self.items.clear()
+            self.taken.clear()
             self.finished = True
             self.ready.notify_all()  # every next() blocked on any thread ends: StopIteration
 
@@ -99,7 +104,7 @@ class BlockingIterator(Iterator[_T], Generic[_T]):
     def __init__(self, flowable: Observable[_T], prefetch: int) -> None:
         self._flowable: Observable[_T] | None = flowable
         self._batch = prefetch - (prefetch >> 2)
-        self._taken = 0
+        self._counter = itertools.count(1)  # items taken; next() on it is atomic
         self._channel: _Channel[_T] = _Channel(prefetch)
 
     def __iter__(self) -> BlockingIterator[_T]:
@@ -109,31 +114,41 @@ class BlockingIterator(Iterator[_T], Generic[_T]):
         channel = self._channel
         if channel.closed:
             raise StopIteration
+        try:
+            # Items are moved out of the channel a batch at a time (below), so most next()
+            # calls take no lock at all.
+            item = channel.taken.popleft()
+        except IndexError:
+            item = self._wait(channel)
+        if next(self._counter) % self._batch == 0:
+            subscription = channel.subscription
+            if subscription is not None:
+                with consuming("to_iterable"):
+                    subscription.request(self._batch)
+        return item
+
+    def _wait(self, channel: _Channel[_T]) -> _T:
+        """Subscribe on the first call; wait for items and move all of them out at once."""
         with channel.ready:
             flowable, self._flowable = self._flowable, None
         if flowable is not None:
             with consuming("to_iterable"):
                 flowable.subscribe(channel)
         with channel.ready:
-            while not channel.items and not channel.finished:
+            while not (channel.items or channel.taken or channel.finished):
+                channel.waiting += 1
                 channel.ready.wait()
+                channel.waiting -= 1
             if channel.items:
-                item = channel.items.popleft()
-            else:
-                error, channel.error = channel.error, None
-                channel.closed = True
-                if error is not None:
-                    raise error
-                raise StopIteration
-            self._taken += 1
-            more = self._taken == self._batch
-            if more:
-                self._taken = 0
-            subscription = channel.subscription
-        if more and subscription is not None:
-            with consuming("to_iterable"):
-                subscription.request(self._batch)
-        return item
+                channel.taken.extend(channel.items)
+                channel.items.clear()
+            if channel.taken:
+                return channel.taken.popleft()
+            error, channel.error = channel.error, None
+            channel.closed = True
+        if error is not None:
+            raise error
+        raise StopIteration
 
     def close(self) -> None:
         """Cancel the subscription; ``next()`` calls waiting on any thread, and later ones,
