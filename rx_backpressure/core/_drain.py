@@ -271,23 +271,46 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._arrive(value)
 
     def _arrive(self, value: _In) -> None:
+        """An item from upstream (the producer's thread): taken in by ``_accept``. Operators
+        override this rather than ``on_next``."""
+        self._accept(value, None)
+
+    def _accept(self, value: _In, admit: Callable[[], bool] | None) -> None:
         """An item from upstream, on the producer's thread, with one lock round trip: straight
         downstream if the loop is idle, nothing is held and there is demand (the direct
-        path); else held, with the loop claimed (then run here) or marked for its owner.
-        With no room, the operator's ``_overflow`` policy decides."""
+        path; ``admit()``, asked as the loop's owner, may refuse it); else held, with the
+        loop claimed (then run here) or marked for its owner. With no room, the operator's
+        ``_overflow`` policy decides."""
+        queue = self._queue
+        if self._delivering_thread == _get_ident() and self._metrics is None:
+            # The loop's owner itself: a synchronous answer to a request it made. Upstream's
+            # signals never overlap (rule 1.3), so no one else appends meanwhile, and only
+            # this thread takes items out: it holds the item without the lock and passes
+            # again. (Metrics need the lock, to keep the depth exact.)
+            if self._done or self._cancelled:
+                return
+            if len(queue) < self._capacity:
+                queue.append(value)
+                self._missed = True
+            else:
+                self._overflow(value)
+            return
         lock = self._lock
         lock.acquire()
         if self._done or self._cancelled:
             lock.release()  # after the end nothing is taken, and nothing is owed
             return
-        queue = self._queue
         if not (self._wip or queue or self._direct_off) and self._requested:
             self._wip = True
             if self._requested != UNBOUNDED:
                 self._requested -= 1
             lock.release()
-            self._deliver_claimed(value, None)
-            return
+            if self._deliver_claimed(value, admit):
+                return
+            lock.acquire()  # refused: held like any other item
+            if self._done or self._cancelled:
+                lock.release()
+                return
         if len(queue) >= self._capacity:
             lock.release()
             self._overflow(value)

@@ -60,6 +60,18 @@ class Bucket:
         if deficit <= self._slack:
             self._state = (level - cost, now)
             return 0.0
+        return self._wait(deficit)
+
+    def take(self, now: float, count: int) -> None:
+        """Take ``count`` tokens at ``now`` (as many as :meth:`affords` said were there)."""
+        self._state = (self.level(now) - count, now)
+
+    def wait_for(self, now: float, cost: float) -> float:
+        """The wait until ``cost`` tokens are there (0.0 if they are), taking nothing."""
+        deficit = cost - self.level(now)
+        return 0.0 if deficit <= self._slack else self._wait(deficit)
+
+    def _wait(self, deficit: float) -> float:
         micros = deficit / self.rate * 1e6
         whole = round(micros)
         if abs(micros - whole) > 1e-3:
@@ -128,6 +140,7 @@ class BucketDrain(Drain[_T, _T]):
         self._on_drop = on_drop
         # The cost of each held item, in step with the queue: priced once, on arrival.
         self._costs: deque[float] = deque()
+        self._unit = cost is None  # every item costs one token: no prices to keep, batches
         # Items requested from a Flowable upstream and not yet delivered or dropped: counted
         # until they leave, so an item on its way (arrived, not yet held) is never asked for
         # twice. It changes with each request under the lock (_pull).
@@ -160,6 +173,9 @@ class BucketDrain(Drain[_T, _T]):
                     self._count("received")
                     self._stop_upstream(RateLimitExceeded(self._refusal(cost)))
                 return
+        if self._unit:  # one lock round trip, as any stage (see Drain._accept)
+            self._accept(value, self._paid_one if self._shape else None)
+            return
         if self._shape:
             bucket = self._bucket
 
@@ -181,6 +197,18 @@ class BucketDrain(Drain[_T, _T]):
             return
         self.drain()
 
+    def _paid_one(self) -> bool:
+        """Shape mode's check on the direct path: one token, taken now, or none."""
+        return not self._bucket.acquire(self._now(), 1.0)
+
+    def _overflow(self, value: _T) -> None:
+        self._count("received")
+        self._stop_upstream(
+            BufferOverflowError(
+                f"max_pending={self._capacity} items already wait; no room for one more"
+            )
+        )
+
     def _drop(self, value: _T) -> None:
         self._count("received")
         self._count("dropped")
@@ -198,6 +226,8 @@ class BucketDrain(Drain[_T, _T]):
     # -- downstream -----------------------------------------------------------------------
 
     def _emit(self, on_next: Callable[[_T], None], limit: int) -> int:
+        if self._unit:
+            return self._emit_unit(on_next, limit)
         queue, costs, bucket = self._queue, self._costs, self._bucket
         emitted = 0
         # One clock reading per pass: the pass happens at that instant, and a reading taken
@@ -227,6 +257,36 @@ class BucketDrain(Drain[_T, _T]):
                 break
         return emitted
 
+    def _emit_unit(self, on_next: Callable[[_T], None], limit: int) -> int:
+        """``_emit`` when every item costs one token: as many at once as the tokens pay for."""
+        queue = self._queue
+        if not self._shape:  # paid on arrival
+            return super()._emit(on_next, limit)
+        bucket = self._bucket
+        now = self._now()
+        due, self._wake_at = self._wake_at, None
+        at = now  # as in _emit: charged as of the head's due time, at most half an item back
+        if due is not None and (bucket.stamp or 0.0) <= due <= now:
+            at = max(due, now - 0.5 / bucket.rate)
+        emitted = 0
+        popleft = queue.popleft
+        while emitted < limit and queue:
+            count = min(limit - emitted, len(queue), bucket.affords(at))
+            if not count:
+                if at != now:
+                    at = now
+                    continue
+                self._wake(now, bucket.wait_for(now, 1.0))
+                break
+            bucket.take(at, count)
+            at = now
+            for _ in range(count):
+                on_next(popleft())
+                emitted += 1
+                if self._cancelled:
+                    return emitted
+        return emitted
+
     def _wake(self, now: float, wait: float) -> None:
         """Run the loop again when the head's tokens are there (one timer at a time)."""
         due = now + wait
@@ -240,10 +300,16 @@ class BucketDrain(Drain[_T, _T]):
     def _on_emitted(self, count: int) -> None:
         if not self._upstream_flow:
             return
-        with self._lock:
+        if self._shape:
+            # In shape mode the count only changes on the loop's owner (here and in _pull,
+            # called from the loop's hooks): no lock. Asked again once nothing is in flight.
             self._unsettled = unsettled = self._unsettled - count
-        if not unsettled or not self._shape:
-            self._pull()  # shape mode asks again once nothing is in flight or held
+            if not unsettled:
+                self._pull()
+            return
+        with self._lock:  # drop mode settles dropped items on the producer's thread too
+            self._unsettled -= count
+        self._pull()
 
     def _release(self) -> None:
         self._costs.clear()

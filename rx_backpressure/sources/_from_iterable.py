@@ -58,11 +58,17 @@ class _IterableDrain(Drain[_T, _T]):
         emitted = 0
         # An exception from the iterator or from on_next leaves through the drain loop,
         # which signals on_error and releases (closes) the iterator.
-        for item in islice(iterator, limit):
-            on_next(item)
-            emitted += 1
-            if self._cancelled:
-                return emitted
+        if limit == 1:  # request(1) per item: no islice to build for one item
+            for item in iterator:
+                on_next(item)
+                emitted = 1
+                break
+        else:
+            for item in islice(iterator, limit):
+                on_next(item)
+                emitted += 1
+                if self._cancelled:
+                    return emitted
         if emitted < limit:
             self._done = True
         elif self._sequence is not None:
