@@ -19,10 +19,14 @@ loop as missed, so the owner passes again. Hence:
   delivers an item from upstream (the producer), and share state with the loop only under
   the lock (``_offer``) or through the loop.
 
-The direct path (``_deliver_now``) is the same claim taken for one item: an item that
-arrives while the loop is idle, nothing is held and there is demand goes straight
-downstream on the producer's thread, then the claim is released as a pass would release it.
-It keeps order because it is only taken with an empty queue and an idle loop.
+An arriving item (``_accept``, on the producer's thread) costs one lock round trip: it
+goes straight downstream if the loop is idle, nothing is held and there is demand (the
+*direct path*: the loop's claim taken for one item, released as a pass would release it;
+it keeps order because it is only taken with an empty queue and an idle loop); else it is
+held and the loop claimed or marked; with no room, the operator's ``_overflow`` decides.
+The loop's owner holds its own synchronous answers (items that arrive on its thread while
+it asks upstream) without the lock: upstream's signals never overlap (rule 1.3), and only
+the owner takes items out. ``docs/concepts/core.md`` draws the whole of it.
 
 Upstream
 --------
