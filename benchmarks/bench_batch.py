@@ -1,44 +1,46 @@
-"""adaptive_batch throughput with a fast consumer, against reactivex's buffer_with_count at
-the same size, in the same run.
+"""adaptive_batch with a fast consumer against reactivex's buffer_with_count at the same
+size, interleaved in one process.
 
 The size is fixed (initial_size = min_size = max_size) so both sides cut the same batches;
 the adaptive side still times every batch and runs its size rule. Upstreams: a Flowable
-(``bp.from_iterable``, read one batch ahead) and a plain push one (``reactivex.from_iterable``).
+(``bp.from_iterable``, read one batch ahead) and a push one (``reactivex.from_iterable``).
+The baseline is ``ops.buffer_with_count(size)`` over ``reactivex.from_iterable``.
 
-Run: ``make bench`` or ``python benchmarks/bench_batch.py [--quick] [--repeat 7] [--json]``.
+Run: ``make bench`` or ``python benchmarks/bench_batch.py [--quick] [--rounds N] [--json]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 import reactivex
-from _harness import Result, median_seconds, parse_args, report
+from _harness import Row, ignore, interleave, parse_args, per_second, ratio_row, report, speed
 from reactivex import Observable
 from reactivex import operators as ops
 
 import rx_backpressure as bp
-from rx_backpressure import adaptive_batch
 
 SIZES = (10, 100, 1000)
 
 
-def ignore(_: object) -> None:
-    pass
+def buffered(n: int, size: int) -> Callable[[], None]:
+    def run() -> None:
+        reactivex.from_iterable(range(n)).pipe(ops.buffer_with_count(size)).subscribe(ignore)
+
+    return run
 
 
-def through(source: Callable[[], Observable[int]], op: Callable[[Observable[int]], object]) -> None:
-    # Operators are applied directly, not with .pipe, so only the operator is measured.
-    flow = op(source())
-    assert isinstance(flow, Observable)
-    flow.subscribe(ignore)
+def adaptive(source: Callable[[], Observable[int]], size: int) -> Callable[[], None]:
+    def run() -> None:
+        batched = bp.adaptive_batch(initial_size=size, min_size=size, max_size=size)
+        batched(source()).subscribe(ignore)
+
+    return run
 
 
-def compare(size: int, n: int, repeat: int) -> list[Result]:
-    """adaptive_batch at a fixed ``size`` over both upstreams, against buffer_with_count."""
-    batched = adaptive_batch(initial_size=size, min_size=size, max_size=size)
-    buffered = ops.buffer_with_count(size)
+def main() -> None:
+    options = parse_args(__doc__ or "")
+    n = 2_000 if options.quick else 100_000
 
     def push() -> Observable[int]:
         return reactivex.from_iterable(range(n))
@@ -46,30 +48,26 @@ def compare(size: int, n: int, repeat: int) -> list[Result]:
     def flowable() -> Observable[int]:
         return bp.from_iterable(range(n))
 
-    baseline = median_seconds(lambda: through(push, buffered), repeat)
-    results: list[Result] = []
-    for label, source in (("Flowable", flowable), ("push", push)):
-        ours = median_seconds(partial(through, source, batched), repeat)
-        results.append(
-            Result(
-                f"adaptive_batch({size}), {label} upstream vs buffer_with_count",
-                n / ours,
-                n / baseline,
-                "items/s",
-                baseline / ours,
-                ">= 1.0x",
-                baseline / ours >= 1.0,
+    variants: dict[str, Callable[[], None]] = {}
+    for size in SIZES:
+        variants[f"buffer_with_count({size})"] = buffered(n, size)
+        variants[f"adaptive_batch({size}) Flowable"] = adaptive(flowable, size)
+        variants[f"adaptive_batch({size}) push"] = adaptive(push, size)
+    t = interleave(variants, options.rounds, items=n, warmup=not options.quick)
+    rows: list[Row] = []
+    for size in SIZES:
+        for upstream in ("Flowable", "push"):
+            ours, baseline = f"adaptive_batch({size}) {upstream}", f"buffer_with_count({size})"
+            rows.append(
+                ratio_row(
+                    f"adaptive_batch({size}), {upstream} upstream vs buffer_with_count({size})",
+                    t,
+                    speed(ours, baseline),
+                    unit="x buffer_with_count speed",
+                    detail=per_second(t, ours, baseline),
+                )
             )
-        )
-    return results
-
-
-def main() -> None:
-    args = parse_args(__doc__ or "")
-    n = 5_000 if args.quick else 500_000
-    repeat = 1 if args.quick else args.repeat
-    results = [result for size in SIZES for result in compare(size, n, repeat)]
-    report(results, args.json)
+    report("bench_batch: adaptive_batch", rows, options)
 
 
 if __name__ == "__main__":

@@ -1,132 +1,95 @@
-"""bounded_buffer and shed against the plain reactivex and stdlib equivalents, in one run.
+"""bounded_buffer and shed against reactivex and the standard library, interleaved in one
+process.
 
-- Pass-through overhead, with demand that never runs dry: (t_op - t_base) / (t_map - t_base),
-  where t_base is the source into a plain callback and t_map the same through
-  ``ops.map(lambda x: x)``. Over a Flowable upstream (``bp.from_iterable``) and over a plain
-  push upstream (``reactivex.from_iterable``).
-- A producer thread feeding a consumer thread through ``bounded_buffer(1000,
-  scheduler=EventLoopScheduler())``, against ``queue.Queue(maxsize=1000)`` between two
-  threads and against ``ops.observe_on(ThreadPoolScheduler())``.
+- Pass-through overhead in "x map" = (t_op - t_base) / (cost of one map stage), demand
+  never running dry (a plain callback downstream). The map stage is
+  ``ops.map(identity)`` over ``reactivex.from_iterable``, read as (t_5maps - t_base) / 5
+  (see ``_harness.Stage``) over 5N items (times are per item). Over a push upstream,
+  ``reactivex.from_iterable(range(N))``, t_base is that source into the callback. Over a
+  Flowable, ``bp.from_iterable(range(N))``, t_base is the Flowable into the callback (a
+  map applied straight to a Flowable would read it one item per trampoline step; see
+  bench_core). bounded_buffer over a Flowable is the first row of bench_overhead's chain.
+- A producer thread pushing N items into ``bounded_buffer(capacity)`` read by
+  ``to_iterable`` on a consumer thread, against ``queue.Queue(maxsize=capacity)`` between a
+  producer thread and a consumer thread, for capacity 1000 and 10; and against
+  ``ops.observe_on(ThreadPoolScheduler())`` (N / 10 items: it schedules one task per item).
 - tracemalloc peak at 10x overload (the producer offers 1,000 items per millisecond, the
-  consumer takes 100): 200,000 items against 50,000. A bounded buffer stays flat;
+  consumer takes 100): N items against N / 4. A bounded buffer stays flat;
   ``observe_on`` queues the backlog and grows with it.
 
-Run: ``make bench`` or ``python benchmarks/bench_buffers.py [--quick] [--repeat N]``.
+Run: ``make bench`` or ``python benchmarks/bench_buffers.py [--quick] [--rounds N] [--json]``.
 """
 
 from __future__ import annotations
 
 import queue
-import statistics
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable
-from typing import Any
 
 import reactivex
-from _harness import Result, median_seconds, parse_args, report
+from _harness import (
+    MAP_STAGE,
+    Row,
+    Timings,
+    at_least,
+    cost,
+    ignore,
+    interleave,
+    map_stage,
+    parse_args,
+    per_second,
+    ratio_row,
+    report,
+    speed,
+    x_map_row,
+)
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.scheduler import EventLoopScheduler, ThreadPoolScheduler
-from reactivex.subject import Subject
 
 import rx_backpressure as bp
-from rx_backpressure import bounded_buffer, shed
-
-Operator = Callable[[Observable[int]], Observable[int]]
-
-
-def ignore(_: object) -> None:
-    pass
-
-
-def interleaved(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds of each run, measured in turns so that drift hits all of them alike."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            times[name].append(median_seconds(run, 1))
-    return {name: statistics.median(values) for name, values in times.items()}
-
 
 # -- pass-through overhead ---------------------------------------------------------------
 
 
-def identity(x: int) -> int:
-    return x
+def overhead_rows(n: int, n_map: int, rounds: int, warmup: bool) -> list[Row]:
+    def flowable() -> Observable[int]:
+        return bp.from_iterable(range(n))
 
+    def push() -> Observable[int]:
+        return reactivex.from_iterable(range(n))
 
-def subscribed(
-    source: Callable[[], Observable[int]], operator: Operator | None
-) -> Callable[[], Any]:
-    """A run: ``source`` through ``operator`` (none: straight) into a plain callback."""
-
-    def run() -> Any:
-        flow = source() if operator is None else operator(source())
-        return flow.subscribe(ignore)
-
-    return run
-
-
-def hot(n: int, operator: Operator | None) -> Callable[[], None]:
-    """A run: ``n`` items pushed into a Subject, through ``operator``, into a plain callback."""
-
-    def run() -> None:
-        subject: Subject[int] = Subject()
-        (subject if operator is None else operator(subject)).subscribe(ignore)
-        on_next = subject.on_next
-        for i in range(n):
-            on_next(i)
-
-    return run
-
-
-def overhead(n: int, repeat: int) -> list[Result]:
-    operators: dict[str, Callable[[], Operator]] = {
-        "bounded_buffer(1000)": lambda: bounded_buffer(1000),
-        "shed(1000)": lambda: shed(1000),
+    variants = {
+        **map_stage(n_map),
+        "push bounded_buffer": lambda: bp.bounded_buffer(1000)(push()).subscribe(ignore),
+        "push shed": lambda: bp.shed(1000)(push()).subscribe(ignore),
+        "from_iterable": lambda: flowable().subscribe(ignore),
+        "Flowable shed": lambda: bp.shed(1000)(flowable()).subscribe(ignore),
     }
-    cases: list[tuple[str, Callable[[Operator | None], Callable[[], Any]], float | None]] = [
-        ("Flowable upstream", lambda op: subscribed(lambda: bp.from_iterable(range(n)), op), 2),
-        ("push upstream", lambda op: subscribed(lambda: reactivex.from_iterable(range(n)), op), 4),
-        ("hot Subject upstream", lambda op: hot(n, op), None),
+    items = {name: n_map if name in MAP_STAGE else n for name in variants}
+    t = interleave(variants, rounds, items=items, warmup=warmup)
+    return [
+        x_map_row("shed(1000) over a Flowable", t, "Flowable shed", "from_iterable"),
+        *(
+            x_map_row(f"{name}(1000) over reactivex.from_iterable", t, f"push {name}", "reactivex")
+            for name in ("bounded_buffer", "shed")
+        ),
     ]
-    results: list[Result] = []
-    for where, run, limit in cases:
-        runs = {"base": run(None), "map": run(ops.map(identity))}
-        runs.update({name: run(make()) for name, make in operators.items()})
-        t = interleaved(runs, repeat)
-        per_item_map = max(t["map"] - t["base"], 1e-12) / n * 1e9
-        for name in operators:
-            per_item = (t[name] - t["base"]) / n * 1e9
-            # A map overhead lost in the noise gives no meaningful ratio.
-            ratio = per_item / per_item_map if per_item_map > 5 else float("nan")
-            results.append(
-                Result(
-                    f"{name} overhead vs ops.map, {where}",
-                    max(per_item, 1e-3),
-                    per_item_map,
-                    "ns/item",
-                    ratio,
-                    "report" if limit is None else f"<= {limit}x",
-                    limit is None or bool(ratio <= limit),
-                )
-            )
-    return results
 
 
 # -- a producer thread and a consumer thread ----------------------------------------------
 
 
 def producer_thread(n: int, burst: int = 0) -> Observable[int]:
-    """A push source whose items come from a thread of their own, started on subscribe.
+    """A push source whose items come from a thread of its own, started on subscribe.
 
     With ``burst``, it offers ``burst`` items and then rests a millisecond (a paced source).
     """
 
-    def subscribe(observer: abc.ObserverBase[int], _: abc.SchedulerBase | None) -> Any:
+    def subscribe(observer: abc.ObserverBase[int], _: abc.SchedulerBase | None) -> Disposable:
         def produce() -> None:
             on_next = observer.on_next
             for i in range(n):
@@ -162,23 +125,31 @@ class Sink(abc.ObserverBase[object]):
         self.done.set()
 
 
-def through_buffer(n: int) -> None:
-    loop = EventLoopScheduler()
-    sink = Sink()
-    bounded_buffer(1000, scheduler=loop)(producer_thread(n)).subscribe(sink)
-    sink.done.wait()
-    loop.dispose()
-    assert sink.count == n, sink.count
-
-
-def through_queue(n: int) -> None:
-    channel: queue.Queue[int | None] = queue.Queue(maxsize=1000)
-    sink = Sink()
+def through_buffer(n: int, capacity: int) -> None:
+    """Producer thread -> bounded_buffer(capacity) -> to_iterable on a consumer thread."""
+    count = 0
 
     def consume() -> None:
+        nonlocal count
+        for _ in bp.to_iterable(bp.bounded_buffer(capacity)(producer_thread(n))):
+            count += 1
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    consumer.join()
+    assert count == n, count
+
+
+def through_queue(n: int, capacity: int) -> None:
+    """Producer thread -> queue.Queue(capacity) -> consumer thread."""
+    channel: queue.Queue[int | None] = queue.Queue(maxsize=capacity)
+    count = 0
+
+    def consume() -> None:
+        nonlocal count
         get = channel.get
-        while (item := get()) is not None:
-            sink.on_next(item)
+        while get() is not None:
+            count += 1
 
     def produce() -> None:
         put = channel.put
@@ -191,7 +162,7 @@ def through_queue(n: int) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sink.count == n, sink.count
+    assert count == n, count
 
 
 def through_observe_on(n: int) -> None:
@@ -203,38 +174,47 @@ def through_observe_on(n: int) -> None:
     assert sink.count == n, sink.count
 
 
-def threads(n: int, n_observe_on: int, repeat: int) -> list[Result]:
-    t = interleaved(
+def thread_rows(n: int, rounds: int, warmup: bool) -> list[Row]:
+    n_observe_on = n // 10
+    t = interleave(
         {
-            "buffer": lambda: through_buffer(n),
-            "queue": lambda: through_queue(n),
+            "bounded_buffer(1000)": lambda: through_buffer(n, 1000),
+            "queue.Queue(1000)": lambda: through_queue(n, 1000),
+            "bounded_buffer(10)": lambda: through_buffer(n, 10),
+            "queue.Queue(10)": lambda: through_queue(n, 10),
             "observe_on": lambda: through_observe_on(n_observe_on),
         },
-        repeat,
+        rounds,
+        items={
+            "bounded_buffer(1000)": n,
+            "queue.Queue(1000)": n,
+            "bounded_buffer(10)": n,
+            "queue.Queue(10)": n,
+            "observe_on": n_observe_on,
+        },
+        warmup=warmup,
     )
-    ours = n / t["buffer"]
-    versus_queue = ours / (n / t["queue"])
-    versus_observe_on = ours / (n_observe_on / t["observe_on"])
-    return [
-        Result(
-            "thread -> bounded_buffer(1000, EventLoop) -> thread vs queue.Queue(1000)",
-            ours,
-            n / t["queue"],
-            "items/s",
-            versus_queue,
-            ">= 1x",
-            versus_queue >= 1.0,
-        ),
-        Result(
-            "thread -> bounded_buffer(1000, EventLoop) -> thread vs observe_on(pool)",
-            ours,
-            n_observe_on / t["observe_on"],
-            "items/s",
-            versus_observe_on,
-            ">= 10x",
-            versus_observe_on >= 10.0,
-        ),
+    rows = [
+        ratio_row(
+            f"thread -> bounded_buffer({capacity}) -> to_iterable thread vs queue.Queue",
+            t,
+            speed(f"bounded_buffer({capacity})", f"queue.Queue({capacity})"),
+            unit="x queue.Queue speed",
+            target=at_least(1),
+            detail=per_second(t, f"bounded_buffer({capacity})", f"queue.Queue({capacity})"),
+        )
+        for capacity in (1000, 10)
     ]
+    rows.append(
+        ratio_row(
+            "thread -> bounded_buffer(1000) -> to_iterable thread vs observe_on(pool)",
+            t,
+            speed("bounded_buffer(1000)", "observe_on"),
+            unit="x observe_on speed",
+            detail=per_second(t, "bounded_buffer(1000)", "observe_on"),
+        )
+    )
+    return rows
 
 
 # -- memory at 10x overload ---------------------------------------------------------------
@@ -246,7 +226,7 @@ Scenario = Callable[[Observable[int], threading.Event], Callable[[], None]]
 def buffer_scenario(source: Observable[int], _: threading.Event) -> Callable[[], None]:
     loop = EventLoopScheduler()
     sink = Sink(pace=100)
-    bounded_buffer(1000, scheduler=loop)(source).subscribe(sink)
+    bp.bounded_buffer(1000, scheduler=loop)(source).subscribe(sink)
 
     def finish() -> None:
         sink.done.wait()
@@ -259,7 +239,7 @@ def shed_scenario(source: Observable[int], _: threading.Event) -> Callable[[], N
     sink = Sink(pace=100)
 
     def consume() -> None:
-        for item in bp.to_iterable(shed(1000)(source)):
+        for item in bp.to_iterable(bp.shed(1000)(source)):
             sink.on_next(item)
 
     consumer = threading.Thread(target=consume)
@@ -284,9 +264,9 @@ def observe_on_scenario(source: Observable[int], finished: threading.Event) -> C
     return lambda: pool.executor.shutdown()
 
 
-def overload_peak(scenario: Scenario, n: int) -> int:
-    """tracemalloc peak, once a producer offering 1,000 items per ms (to a consumer that
-    takes 100 per ms) has offered all ``n``."""
+def overload_peak(scenario: Scenario, n: int) -> float:
+    """tracemalloc peak in KiB, once a producer offering 1,000 items per ms (to a consumer
+    that takes 100 per ms) has offered all ``n``."""
     finished = threading.Event()
     source = producer_thread(n, burst=1000).pipe(ops.do_action(on_completed=finished.set))
     tracemalloc.start()
@@ -297,41 +277,47 @@ def overload_peak(scenario: Scenario, n: int) -> int:
     finally:
         tracemalloc.stop()
     finish()
-    return peak
+    return peak / 1024
 
 
-def memory(n: int) -> list[Result]:
-    """Peaks in KiB: ``ours`` at ``n`` items, ``baseline`` at ``n // 4``; ratio = growth."""
+SCENARIOS: tuple[tuple[str, Scenario], ...] = (
+    ("bounded_buffer(1000, EventLoop)", buffer_scenario),
+    ("shed(1000) -> to_iterable", shed_scenario),
+    ("observe_on(pool), for comparison", observe_on_scenario),
+)
+
+
+def memory_rows(n: int, rounds: int) -> list[Row]:
+    """Peak KiB at ``n`` items over peak at ``n // 4``, taking turns like the timings."""
     small = n // 4
-    results: list[Result] = []
-    for name, scenario, target in (
-        ("bounded_buffer(1000, EventLoop)", buffer_scenario, 1.2),
-        ("shed(1000) -> to_iterable", shed_scenario, 1.2),
-        ("observe_on(pool), for comparison", observe_on_scenario, None),
-    ):
-        big, little = overload_peak(scenario, n) / 1024, overload_peak(scenario, small) / 1024
-        results.append(
-            Result(
-                f"tracemalloc peak {n:,} vs {small:,} items at 10x overload, {name}",
-                big,
-                little,
-                "KiB",
-                big / little,
-                "report" if target is None else f"<= {target}x",
-                target is None or big / little <= target,
-            )
+    peaks: dict[str, list[float]] = {}
+    runs = [(name, scenario, size) for name, scenario in SCENARIOS for size in (n, small)]
+    for index in range(rounds):
+        for name, scenario, size in runs if index % 2 == 0 else reversed(runs):
+            peaks.setdefault(f"{name} {size}", []).append(overload_peak(scenario, size))
+    t = Timings(peaks)
+    median = t.median()
+    return [
+        ratio_row(
+            f"tracemalloc peak at 10x overload, {n:,} vs {small:,} items: {name}",
+            t,
+            cost(f"{name} {n}", f"{name} {small}"),
+            unit="x (growth)",
+            detail=f"median peaks {median[f'{name} {n}']:,.0f} KiB vs "
+            f"{median[f'{name} {small}']:,.0f} KiB",
         )
-    return results
+        for name, _ in SCENARIOS
+    ]
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
-    repeat = 1 if args.quick else args.repeat
-    n = 2_000 if args.quick else 200_000
-    results = overhead(n, repeat)
-    results += threads(n, n // 10, repeat)
-    results += memory(4_000 if args.quick else 200_000)
-    report(results, args.json)
+    options = parse_args(__doc__ or "")
+    warmup = not options.quick
+    n = 2_000 if options.quick else 200_000
+    rows = overhead_rows(n, 5 * n, options.rounds, warmup)
+    rows += thread_rows(2_000 if options.quick else 100_000, options.rounds, warmup)
+    rows += memory_rows(4_000 if options.quick else 100_000, options.rounds)
+    report("bench_buffers: bounded_buffer and shed", rows, options)
 
 
 if __name__ == "__main__":

@@ -1,122 +1,110 @@
-"""circuit_break overhead with an action that always succeeds, against ops.map(action).
+"""circuit_break, closed (the action always succeeds), in "x map", interleaved in one process.
 
-Overhead ratio = (t_op - t_base) / (t_map - t_base), all measured in one run, taking turns:
-t_base is the source straight into a callback, t_map the source through
-``ops.map(action)``, t_op the source through ``circuit_break(action)`` with unbounded
-demand; each the median of the repetitions. Reported for a Flowable
-upstream (``bp.from_iterable``, read 128 ahead: the default ``prefetch``) and a push
-upstream (``reactivex.from_iterable``). The ``ours``/``baseline`` columns are the whole
-time per item through each pipeline.
+"x map" = (t_op - t_base) / (cost of one map stage). For the identity action the stage is
+``ops.map(identity)`` over ``reactivex.from_iterable``, read as (t_5maps - t_base) / 5 (see
+``_harness.Stage``); for ``json.dumps`` it is one ``ops.map(json.dumps)``, whose cost
+dwarfs the noise. Upstreams:
 
-The target rows use the identity action, so they measure the operator alone. The other rows
-give context: the same ratio when the action does a little work, as a real call would
-(``json.dumps`` of a small dict, well under what any network call costs), the Flowable row
-again with a read-ahead of 8 and of 32 (one request round trip per 6 or 24 items instead
-of per 96), and the ratio of the core's ``Drain`` alone (hold each item, emit it on
-demand) over a push upstream.
+- a Flowable, ``bp.from_iterable(range(N))``, read ``prefetch`` items ahead (128, the
+  default; also 8 and 32: one request round trip per 6 or 24 items instead of per 96).
+  t_base is the Flowable into a plain callback. A map applied straight to a Flowable would
+  read it one item per trampoline step (see bench_core), so the map stage is reactivex's
+  own, over ``reactivex.from_iterable`` against that source alone, over 10N items for the
+  identity action (times are per item).
+- a push upstream, ``reactivex.from_iterable(range(N))``; t_base and t_map over it.
 
-Run: ``make bench`` or ``python benchmarks/bench_circuit.py [--quick] [--repeat N] [--json]``.
+The identity action measures the operator alone. ``json.dumps`` of a small dict, a little
+work as a real call would do (far less than any network call), shows the operator's share
+once the action costs something.
+
+Run: ``make bench`` or ``python benchmarks/bench_circuit.py [--quick] [--rounds N] [--json]``.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
-from collections.abc import Callable
 
 import reactivex
-from _harness import Result, median_seconds, parse_args, report
-from reactivex import Observable
+from _harness import (
+    MAP_STAGE,
+    Stage,
+    identity,
+    ignore,
+    interleave,
+    map_stage,
+    parse_args,
+    report,
+    x_map_row,
+)
 from reactivex import operators as ops
 
 import rx_backpressure as bp
-from rx_backpressure import circuit_break
-from rx_backpressure.core import Drain, lift
-
-TARGET = 2.0
-Operator = Callable[[Observable[int]], Observable[object]]
 
 
-def ignore(_: object) -> None:
-    pass
-
-
-def identity(x: int) -> int:
-    return x
-
-
-def encode(x: int) -> str:
-    return json.dumps({"id": x, "kind": "event"})
-
-
-def interleaved(runs: tuple[Callable[[], object], ...], repeat: int) -> list[float]:
-    """The median time of each run, taking turns so that a noisy neighbour hits all alike."""
-    times: list[list[float]] = [[] for _ in runs]
-    for _ in range(repeat):
-        for run, samples in zip(runs, times, strict=True):
-            samples.append(median_seconds(run, 1))
-    return [statistics.median(samples) for samples in times]
-
-
-def overhead_row(
-    label: str,
-    source: Callable[[], Observable[int]],
-    action: Callable[[int], object],
-    n: int,
-    repeat: int,
-    target: bool,
-    operator: Operator | None = None,
-    name: str = "",
-) -> Result:
-    operator = operator or circuit_break(action)
-    base, mapped, ours = interleaved(
-        (
-            lambda: source().subscribe(ignore),
-            lambda: ops.map(action)(source()).subscribe(ignore),
-            lambda: operator(source()).subscribe(ignore),
-        ),
-        repeat,
-    )
-    ratio = (ours - base) / (mapped - base) if mapped > base else float("inf")
-    return Result(
-        f"{name or f'circuit_break({action.__name__}) closed'}, {label}: overhead vs ops.map",
-        ours / n * 1e9,
-        mapped / n * 1e9,
-        "ns/item",
-        ratio,
-        f"<= {TARGET:g}x" if target else "report",
-        ratio <= TARGET or not target,
-    )
+def encode(value: int) -> str:
+    return json.dumps({"id": value, "kind": "event"})
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
-    n = 5_000 if args.quick else 200_000
-    repeat = 1 if args.quick else args.repeat
-    sources: tuple[tuple[str, Callable[[], Observable[int]]], ...] = (
-        ("Flowable upstream", lambda: bp.from_iterable(range(n))),
-        ("push upstream", lambda: reactivex.from_iterable(range(n))),
-    )
-    rows = [overhead_row(label, source, identity, n, repeat, True) for label, source in sources]
-    rows += [overhead_row(label, source, encode, n, repeat, False) for label, source in sources]
-    for prefetch in (8, 32):
-        rows.append(
-            overhead_row(
-                *sources[0],
-                identity,
-                n,
-                repeat,
-                False,
-                circuit_break(identity, prefetch=prefetch),
-                f"circuit_break(identity, prefetch={prefetch}) closed",
-            )
+    options = parse_args(__doc__ or "")
+    n = 1_000 if options.quick else 100_000
+    n_map = 10 * n
+
+    variants = {
+        **map_stage(n_map),
+        "push circuit_break(identity)": lambda: (
+            reactivex.from_iterable(range(n)).pipe(bp.circuit_break(identity)).subscribe(ignore)
+        ),
+        "from_iterable": lambda: bp.from_iterable(range(n)).subscribe(ignore),
+        "circuit_break(identity)": lambda: (
+            bp.from_iterable(range(n)).pipe(bp.circuit_break(identity)).subscribe(ignore)
+        ),
+        "prefetch=32": lambda: (
+            bp.from_iterable(range(n))
+            .pipe(bp.circuit_break(identity, prefetch=32))
+            .subscribe(ignore)
+        ),
+        "prefetch=8": lambda: (
+            bp.from_iterable(range(n))
+            .pipe(bp.circuit_break(identity, prefetch=8))
+            .subscribe(ignore)
+        ),
+        "circuit_break(encode)": lambda: (
+            bp.from_iterable(range(n)).pipe(bp.circuit_break(encode)).subscribe(ignore)
+        ),
+        "reactivex map(encode)": lambda: (
+            reactivex.from_iterable(range(n)).pipe(ops.map(encode)).subscribe(ignore)
+        ),
+    }
+    items = {name: n_map if name in MAP_STAGE else n for name in variants}
+    t = interleave(variants, options.rounds, items=items, warmup=not options.quick)
+    rows = [
+        x_map_row(
+            f"circuit_break(identity{option}) closed, over a Flowable", t, name, "from_iterable"
         )
-    # Where the time goes: the core's drain loop alone, holding and emitting each item.
-    bare: Operator = lift(lambda subscriber: Drain(subscriber))
-    rows.append(
-        overhead_row(*sources[1], identity, n, repeat, False, bare, "context: core Drain alone")
-    )
-    report(rows, args.json)
+        for name, option in (
+            ("circuit_break(identity)", ""),
+            ("prefetch=32", ", prefetch=32"),
+            ("prefetch=8", ", prefetch=8"),
+        )
+    ]
+    rows += [
+        x_map_row(
+            "circuit_break(identity) closed, over reactivex.from_iterable",
+            t,
+            "push circuit_break(identity)",
+            "reactivex",
+        ),
+        x_map_row(
+            "circuit_break(json.dumps) closed, over a Flowable, x map(json.dumps)",
+            t,
+            "circuit_break(encode)",
+            "from_iterable",
+            stage=Stage("reactivex", "reactivex map(encode)", 1),
+            single=None,
+        ),
+    ]
+    report("bench_circuit: circuit_break closed", rows, options)
 
 
 if __name__ == "__main__":

@@ -1,110 +1,157 @@
-"""token_bucket pass-through overhead: a bucket that never runs dry, against ops.map.
+"""rate_limit and token_bucket: pass-through overhead in "x map", and rate accuracy on
+real time.
 
-Overhead ratio = (t_op - t_base) / (t_map - t_base), all measured in one run: t_base is
-the source straight into a callback, t_map the source through ``ops.map(lambda x: x)``,
-t_op the source through ``token_bucket`` with unbounded demand. Reported for a Flowable
-upstream (``bp.from_iterable``, read as the bucket allows) and a push upstream
-(``reactivex.from_iterable``), in shape mode (the default) and in drop mode. The
-``ours``/``baseline`` columns are the whole time per item through the bucket and through
-``ops.map``; the ratio is the overhead ratio above.
+- Overhead, interleaved in one process: ``rate_limit(1e9)`` (the same as
+  ``token_bucket(1, 1e9)``: upstream is asked for one item at a time) and, for context,
+  ``token_bucket`` never dry (capacity and rate 1e12) in shape and in drop mode, each over
+  ``bp.from_iterable(range(N))`` into a plain callback. "x map" = (t_op - t_base) / (cost
+  of one map stage), t_base being the Flowable into the callback and the map stage
+  reactivex's own, over ``reactivex.from_iterable`` (a map applied straight to a Flowable
+  would read it one item per trampoline step): (t_5maps - t_base) / 5 (see
+  ``_harness.Stage``), measured over 10N items (times are per item).
+- Accuracy: ``bp.from_iterable(range(n)).pipe(bp.rate_limit(r))`` subscribed with
+  ``scheduler=TimeoutScheduler.singleton()`` for r in 100, 250, 500, with n = 2r + 1 (about
+  2 s each), the rates taking turns, one run of each per round. Each emission is stamped
+  with ``time.perf_counter``. Reported: the achieved rate, (n - 1) / (last - first stamp),
+  over r; and the smallest gap between consecutive emissions over 1/r. Their "best" is the
+  round closest to 1.
 
-A last row gives context: the cost of one read of the scheduler's clock (the bucket reads
-it twice per synchronous answer, and for each item that arrives on its own), against
-ops.map's whole overhead per item.
-
-Run: ``make bench`` or ``python benchmarks/bench_rate.py [--quick] [--repeat N] [--json]``.
+Run: ``make bench`` or ``python benchmarks/bench_rate.py [--quick] [--rounds N] [--json]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from itertools import pairwise
 
-import reactivex
-from _harness import Result, median_seconds, parse_args, report
-from reactivex import Observable
-from reactivex import operators as ops
+from _harness import (
+    MAP_STAGE,
+    NOMINAL,
+    Row,
+    at_most,
+    ignore,
+    interleave,
+    map_stage,
+    parse_args,
+    report,
+    row_of,
+    x_map_row,
+)
 from reactivex.scheduler import TimeoutScheduler
 
 import rx_backpressure as bp
-from rx_backpressure import token_bucket
-from rx_backpressure.core import seconds
 
-TARGET = 2.0
-
-
-def ignore(_: object) -> None:
-    pass
+NEVER_DRY = 1e12
+RATES = (100, 250, 500)
 
 
-def identity(x: int) -> int:
-    return x
+def overhead_rows(n: int, n_map: int, rounds: int, warmup: bool) -> list[Row]:
+    def source() -> bp.Flowable[int]:
+        return bp.from_iterable(range(n))
 
-
-def overhead_rows(
-    label: str, source: Callable[[], Observable[int]], n: int, repeat: int
-) -> tuple[list[Result], float]:
-    """The rows for one upstream, and ops.map's overhead per item over it."""
-    base = median_seconds(lambda: source().subscribe(ignore), repeat)
-    mapped = median_seconds(lambda: ops.map(identity)(source()).subscribe(ignore), repeat)
-    # Never dry: more tokens than there are items, refilled fast.
-    capacity, rate = 2.0 * n, 1e9
-    rows: list[Result] = []
-    for mode in ("shape", "drop"):
-        bucket: Callable[[Observable[int]], Observable[int]] = token_bucket(
-            capacity, rate, mode=mode
-        )
-
-        def run(bucket: Callable[[Observable[int]], Observable[int]] = bucket) -> None:
-            bucket(source()).subscribe(ignore)
-
-        ours = median_seconds(run, repeat)
-        ratio = (ours - base) / max(mapped - base, 1e-9)
-        rows.append(
-            Result(
-                f"token_bucket {mode} never dry, {label}: overhead vs ops.map",
-                ours / n * 1e9,
-                mapped / n * 1e9,
-                "ns/item",
-                ratio,
-                f"<= {TARGET:g}x",
-                ratio <= TARGET,
+    variants = {
+        **map_stage(n_map),
+        "from_iterable": lambda: source().subscribe(ignore),
+        "rate_limit(1e9)": lambda: source().pipe(bp.rate_limit(1e9)).subscribe(ignore),
+        "token_bucket shape": lambda: (
+            source().pipe(bp.token_bucket(NEVER_DRY, NEVER_DRY)).subscribe(ignore)
+        ),
+        "token_bucket drop": lambda: (
+            source().pipe(bp.token_bucket(NEVER_DRY, NEVER_DRY, mode="drop")).subscribe(ignore)
+        ),
+    }
+    items = {name: n_map if name in MAP_STAGE else n for name in variants}
+    t = interleave(variants, rounds, items=items, warmup=warmup)
+    return [
+        x_map_row(
+            "rate_limit(1e9) over a Flowable",
+            t,
+            "rate_limit(1e9)",
+            "from_iterable",
+            target=at_most(3),
+        ),
+        *(
+            x_map_row(
+                f"token_bucket never dry, {mode} mode, over a Flowable",
+                t,
+                f"token_bucket {mode}",
+                "from_iterable",
             )
+            for mode in ("shape", "drop")
+        ),
+    ]
+
+
+def stamps(rate: float, n: int) -> list[float]:
+    """When each of ``n`` items left ``rate_limit(rate)`` on real time (perf_counter)."""
+    times: list[float] = []
+    done = threading.Event()
+    errors: list[Exception] = []
+
+    def on_error(error: Exception) -> None:
+        errors.append(error)
+        done.set()
+
+    subscription = (
+        bp.from_iterable(range(n))
+        .pipe(bp.rate_limit(rate))
+        .subscribe(
+            lambda _: times.append(time.perf_counter()),
+            on_error,
+            done.set,
+            scheduler=TimeoutScheduler.singleton(),
         )
-    return rows, max(mapped - base, 1e-9) / n
-
-
-def clock_row(n: int, repeat: int, map_overhead: float) -> Result:
-    clock = TimeoutScheduler.singleton()
-
-    def loop() -> None:
-        for _ in range(n):
-            ignore(None)
-
-    def reads() -> None:
-        for _ in range(n):
-            ignore(seconds(clock))
-
-    per_read = max(median_seconds(reads, repeat) - median_seconds(loop, repeat), 1e-9) / n
-    return Result(
-        "context: one scheduler clock read vs ops.map overhead/item",
-        per_read * 1e9,
-        map_overhead * 1e9,
-        "ns/item",
-        per_read / map_overhead,
-        "report",
-        True,
     )
+    expected = (n - 1) / rate
+    if not done.wait(timeout=3 * expected + 5):
+        subscription.dispose()
+        raise TimeoutError(f"rate_limit({rate}) sent {len(times)} of {n} in {expected:g}+ s")
+    if errors:
+        raise errors[0]
+    assert len(times) == n, (rate, len(times))
+    return times
+
+
+def closest_to_one(values: Sequence[float]) -> float:
+    return min(values, key=lambda value: abs(value - 1))
+
+
+def accuracy_rows(seconds: float, rounds: int) -> list[Row]:
+    achieved: dict[int, list[float]] = {rate: [] for rate in RATES}
+    smallest: dict[int, list[float]] = {rate: [] for rate in RATES}
+    for index in range(rounds):
+        for rate in RATES if index % 2 == 0 else reversed(RATES):
+            n = round(seconds * rate) + 1
+            times = stamps(rate, n)
+            achieved[rate].append((n - 1) / (times[-1] - times[0]) / rate)
+            smallest[rate].append(min(b - a for a, b in pairwise(times)) * rate)
+    rows: list[Row] = []
+    for rate in RATES:
+        for label, values in (
+            ("achieved rate / r", achieved[rate]),
+            ("smallest gap / (1/r)", smallest[rate]),
+        ):
+            rows.append(
+                row_of(
+                    f"rate_limit({rate}) on TimeoutScheduler, {seconds:g} s: {label}",
+                    median=statistics.median(values),
+                    best=closest_to_one(values),
+                    per_round=values,
+                    unit=NOMINAL,
+                )
+            )
+    return rows
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
-    n = 5_000 if args.quick else 200_000
-    repeat = 1 if args.quick else args.repeat
-    flowable, flowable_map = overhead_rows(
-        "Flowable upstream", lambda: bp.from_iterable(range(n)), n, repeat
-    )
-    push, _ = overhead_rows("push upstream", lambda: reactivex.from_iterable(range(n)), n, repeat)
-    report([*flowable, *push, clock_row(n, repeat, flowable_map)], args.json)
+    options = parse_args(__doc__ or "")
+    n = 1_000 if options.quick else 100_000
+    rows = overhead_rows(n, 10 * n, options.rounds, warmup=not options.quick)
+    rows += accuracy_rows(0.05 if options.quick else 2.0, options.rounds)
+    report("bench_rate: rate_limit and token_bucket", rows, options)
 
 
 if __name__ == "__main__":

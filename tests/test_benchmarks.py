@@ -1,15 +1,77 @@
-"""Every benchmark script runs with tiny sizes (a smoke test: nothing here is timed)."""
+"""The benchmark harness interleaves as documented, and every benchmark script runs with tiny
+sizes (a smoke test: nothing here is timed or compared)."""
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-SCRIPTS = sorted((Path(__file__).parent.parent / "benchmarks").glob("bench_*.py"))
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+SCRIPTS = sorted(BENCHMARKS.glob("bench_*.py"))
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("_harness")
+
+
+def test_interleave_runs_each_variant_once_per_round_reversing_every_other_round(
+    harness: ModuleType,
+) -> None:
+    calls: list[str] = []
+    variants = {name: (lambda name=name: calls.append(name)) for name in "ABC"}
+    timings = harness.interleave(variants, 4, warmup=False)
+    assert "".join(calls) == "ABCCBAABCCBA"
+    assert {name: len(samples) for name, samples in timings.samples.items()} == {
+        "A": 4,
+        "B": 4,
+        "C": 4,
+    }
+
+
+def test_interleave_warms_each_variant_up_once_untimed(harness: ModuleType) -> None:
+    calls: list[str] = []
+    variants = {name: (lambda name=name: calls.append(name)) for name in "AB"}
+    harness.interleave(variants, 2)
+    assert "".join(calls) == "ABABBA"
+
+
+def test_a_sample_is_timed_with_the_collector_off_and_it_is_back_on_after(
+    harness: ModuleType,
+) -> None:
+    seen: list[bool] = []
+    harness.timed(lambda: seen.append(gc.isenabled()))
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_a_ratio_is_reported_on_best_times_median_times_and_each_round(
+    harness: ModuleType,
+) -> None:
+    timings = harness.Timings({"ours": [1.0, 2.0, 4.0], "base": [2.0, 2.0, 2.0]})
+    row = harness.ratio_row(
+        "r", timings, harness.speed("ours", "base"), unit="x", target=harness.at_least(1)
+    )
+    assert (row.best, row.median, row.low, row.high) == (2.0, 1.0, 0.5, 2.0)
+    assert row.verdict == "met (not every round)"
+
+
+def test_the_map_overhead_ratio_divides_by_one_map_stage_of_its_own_source(
+    harness: ModuleType,
+) -> None:
+    stage = harness.Stage("map base", "5 maps", 5)
+    ratio = harness.overhead("op", "base", stage)
+    assert ratio({"op": 5.0, "base": 1.0, "5 maps": 12.0, "map base": 2.0}) == 2.0
+    assert math.isnan(ratio({"op": 5.0, "base": 1.0, "5 maps": 2.0, "map base": 2.0}))
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.name for p in SCRIPTS])
@@ -18,7 +80,7 @@ def test_benchmark_script_runs(script: Path) -> None:
         [sys.executable, str(script), "--quick", "--json"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=60,
         cwd=script.parent,
         check=False,
     )
@@ -26,5 +88,7 @@ def test_benchmark_script_runs(script: Path) -> None:
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert rows, "a benchmark script must report at least one result"
     for row in rows:
-        assert row["ours"] > 0, row
-        assert row["baseline"] > 0, row
+        assert row["rounds"] == 2, row
+        assert row["verdict"] in {"-", "met", "met (not every round)", "not met"}, row
+        if not math.isnan(row["low"]):
+            assert row["low"] <= row["high"], row

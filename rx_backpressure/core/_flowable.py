@@ -196,11 +196,12 @@ class _UnboundedSubscriber(Generic[_T]):
     At the top level (no trampoline on this thread) that is unbounded demand, at once: as
     with reactivex's own sources, nothing can stop the flow before ``subscribe`` returns.
     Subscribed by a reactivex operator (inside its trampoline), the operator must hold its
-    disposable before anything flows, and must be able to stop the source between items:
-    reactivex's synchronous sources emit one item per trampoline step, so a ``take``, a
-    ``first`` or a ``flat_map`` whose inner items queue on the trampoline stops them. Here
-    the subscriber does the same: it asks for one item per step, the next step queued
-    behind whatever that item set going.
+    disposable before anything flows, and must be able to stop the source between items.
+    The subscriber asks for one item per trampoline step, the next step queued behind
+    whatever that item set going (as reactivex's ``range`` steps): a ``take`` or a
+    ``first`` stops it at once, and so does an operator whose own output waits on the
+    trampoline (``flat_map`` over ``just``), which reactivex's ``from_iterable``, reading
+    its whole iterable in one step, would not let in before the end.
     """
 
     __slots__ = ("_next", "_subscription", "on_completed", "on_error", "on_next")

@@ -113,9 +113,9 @@ class _Shed(Drain[_T, _T]):
 
     def on_subscribe(self, subscription: Subscription) -> None:
         """A Flowable upstream is asked for everything it has: at once at the top level;
-        inside a reactivex ``subscribe`` (on its trampoline), ``STEP`` items per step, as
-        reactivex reads its own sources, so an operator below that ends early (``first``,
-        ``take``) gets its turn to stop an endless synchronous source."""
+        inside a reactivex ``subscribe`` (on its trampoline), ``STEP`` items per step, each
+        step queued behind what the last one set going, so an operator below that ends
+        early (``first``, ``take``) gets its turn to stop an endless synchronous source."""
         super().on_subscribe(subscription)
         if CurrentThreadScheduler.singleton().schedule_required():
             self._request_upstream(UNBOUNDED)

@@ -117,7 +117,11 @@ def rate_limit(
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_T]]:
-    """Evenly spaced, lossless: consecutive items at least ``1 / per_second`` apart.
+    """Evenly spaced, lossless: items due ``1 / per_second`` apart.
+
+    Due times are absolute: a timer that fires late is made up by the next item, so the
+    long-run rate holds; at most half a spacing is made up, so two items never go out
+    closer than ``0.5 / per_second`` (a later timer restarts the schedule).
 
     The same as ``token_bucket(1, per_second)``: the first item passes at once, each next
     one when a whole token has refilled. Over a pull source, upstream is asked for one

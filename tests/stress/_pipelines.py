@@ -18,7 +18,7 @@ from functools import partial, reduce
 from typing import Any
 
 import reactivex
-from _harness import TIMEOUT, Case, Recorder, Threads
+from _stress import TIMEOUT, Case, Recorder, Threads
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.subject import Subject

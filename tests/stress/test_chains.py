@@ -7,7 +7,6 @@ threads: every item, in order, then completion exactly once.
 from __future__ import annotations
 
 import pytest
-from _harness import ROUNDS, Case, Recorder, Threads
 from _pipelines import (
     KINDS,
     Pipeline,
@@ -18,6 +17,7 @@ from _pipelines import (
     source_of,
     subscribe_from_thread,
 )
+from _stress import ROUNDS, Case, Recorder, Threads
 
 CHAINS = [f"random-{i}" for i in range(3 * ROUNDS)] + [
     f"twice-{kind}-{i}" for i in range(max(1, ROUNDS // 2)) for kind in KINDS

@@ -9,7 +9,6 @@ and the stream completes exactly once.
 from __future__ import annotations
 
 import pytest
-from _harness import ROUNDS, Case, Recorder, Threads
 from _pipelines import (
     KINDS,
     await_end,
@@ -19,6 +18,7 @@ from _pipelines import (
     single,
     subscribe_from_thread,
 )
+from _stress import ROUNDS, Case, Recorder, Threads
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))

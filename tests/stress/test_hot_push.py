@@ -9,7 +9,6 @@ producer's order and counts every item it drops.
 from __future__ import annotations
 
 import pytest
-from _harness import ROUNDS, Case, Recorder, Threads
 from _pipelines import (
     KINDS,
     await_end,
@@ -19,6 +18,7 @@ from _pipelines import (
     source_of,
     subscribe_from_thread,
 )
+from _stress import ROUNDS, Case, Recorder, Threads
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))

@@ -21,7 +21,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from _harness import (
+from _pipelines import (
+    KINDS,
+    check_items,
+    flatten,
+    request_from_threads,
+    single,
+    source_of,
+    subscribe_from_thread,
+)
+from _stress import (
     ROUNDS,
     SETTLE,
     TIMEOUT,
@@ -32,15 +41,6 @@ from _harness import (
     run_with_timeout,
     settle_count,
     threads_now,
-)
-from _pipelines import (
-    KINDS,
-    check_items,
-    flatten,
-    request_from_threads,
-    single,
-    source_of,
-    subscribe_from_thread,
 )
 from reactivex import Observable
 from reactivex import operators as ops

@@ -17,8 +17,8 @@ from functools import partial
 from typing import Any
 
 import pytest
-from _harness import ROUNDS, TIMEOUT, Case, Threads, check_no_thread_left, threads_now
 from _pipelines import KINDS, HotFeed, Pipeline, check_items, single
+from _stress import ROUNDS, TIMEOUT, Case, Threads, check_no_thread_left, threads_now
 from reactivex import Observable
 
 import rx_backpressure as bp
