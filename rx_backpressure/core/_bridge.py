@@ -33,6 +33,7 @@ from ._drain import Drain
 from ._errors import BufferOverflowError
 from ._flowable import Flowable, install_piping
 from ._subscription import Subscriber, Subscription, is_subscriber
+from ._validate import check_callable, check_instance
 
 _T = TypeVar("_T")
 
@@ -110,8 +111,11 @@ def pipe(*operators: Operator) -> Callable[[Observable[Any]], Any]:
 
     Applied to a Flowable, the result is what ``flowable.pipe(*operators)`` gives: demand is
     kept across the plain operators that allow it. Applied to a plain Observable, the
-    operators are applied in turn, as ``reactivex.pipe`` would.
+    operators are applied in turn, as ``reactivex.pipe`` would. ``TypeError`` at once for
+    an operator that is not callable.
     """
+    for index, op in enumerate(operators):
+        check_callable(f"operators[{index}]", op)
 
     def composed(source: Observable[Any]) -> Any:
         current: Any = source
@@ -158,6 +162,8 @@ class PushSegment(Flowable[_T]):
     """
 
     def __init__(self, source: Observable[_T], origin: str) -> None:
+        check_instance("source", source, Observable, "an Observable")
+        check_instance("origin", origin, str, "a str")
         self.origin = origin
 
         def subscribe(

@@ -10,6 +10,7 @@ from reactivex.scheduler import CurrentThreadScheduler
 
 from ._demand import UNBOUNDED
 from ._subscription import Subscriber, Subscription, is_subscriber
+from ._validate import check_callable
 
 _T = TypeVar("_T")
 _T_out = TypeVar("_T_out", covariant=True)
@@ -51,6 +52,9 @@ class Flowable(Observable[_T_out]):
     _push_source: Observable[_T_out] | None = None
 
     def __init__(self, subscribe: SubscribeFlow[_T_out]) -> None:
+        """``subscribe(subscriber, scheduler)`` starts one subscription (``TypeError`` at
+        once if it is not callable)."""
+        check_callable("subscribe", subscribe)
         super().__init__()
         self._subscribe_flow = subscribe
 

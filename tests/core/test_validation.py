@@ -224,6 +224,19 @@ TARGETS: dict[str, Target] = {
         {"scheduler": VIRTUAL, "messages": LIST, "hot": BOOL},
     ),
     "Demand": (Demand, {"events": []}, {"events": LIST}),
+    "Flowable": (
+        bp.Flowable,
+        {"subscribe": lambda subscriber, scheduler: None},
+        {"subscribe": CALLABLE},
+    ),
+    "PushSegment": (
+        bp.PushSegment,
+        {"source": bp.from_iterable([1]), "origin": "map"},
+        {
+            "source": [(v, TypeError) for v in ("oops", None, [1], 1.5)],
+            "origin": [(v, TypeError) for v in (None, 1, b"map")],
+        },
+    ),
 }
 
 BAD_CASES = [
@@ -381,3 +394,11 @@ def test_the_messages_have_one_form(
     with pytest.raises(error) as raised:
         check()
     assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize("bad", [v for v, _ in NOT_CALLABLE])
+def test_pipe_refuses_an_operator_that_is_not_callable_naming_its_place(bad: object) -> None:
+    with pytest.raises(TypeError) as raised:
+        bp.pipe(abs, bad)  # type: ignore[arg-type]
+    assert "operators[1]" in str(raised.value)
+    assert repr(bad) in str(raised.value)
