@@ -33,6 +33,7 @@ demo: $(STAMP)
 	$(BIN)/rx-backpressure demo
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	cd benchmarks && for script in bench_*.py; do \
 		echo "== $$script"; ../$(BIN)/python $$script || exit 1; \
 	done
