@@ -304,10 +304,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         if self._done or self._cancelled:
             lock.release()  # after the end nothing is taken, and nothing is owed
             return
-        if not (self._wip or queue or self._direct_off) and self._requested:
-            self._wip = True
-            if self._requested != UNBOUNDED:
-                self._requested -= 1
+        if self._claim_direct():
             lock.release()
             if self._deliver_claimed(value, admit):
                 return
@@ -334,26 +331,23 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._start_loop()
 
     def _deliver_now(self, value: _In, admit: Callable[[], bool] | None = None) -> bool:
-        """Hand ``value`` straight downstream if the loop is idle, nothing is held and there
-        is demand (and ``admit()``, asked as the loop's owner, agrees); False (and nothing
-        done) otherwise: then the caller holds the item and drains."""
-        lock = self._lock
-        lock.acquire()
-        if (
-            self._wip
-            or self._queue
-            or not self._requested
-            or self._done
-            or self._cancelled
-            or self._direct_off
-        ):
-            lock.release()
+        """Hand ``value`` straight downstream if the direct path is open (and ``admit()``,
+        asked as the loop's owner, agrees); False (and nothing done) otherwise: then the
+        caller holds the item and drains. For operators that hold items their own way."""
+        with self._lock:
+            if self._done or self._cancelled or not self._claim_direct():
+                return False
+        return self._deliver_claimed(value, admit)
+
+    def _claim_direct(self) -> bool:
+        """Under the lock: claim the loop for one item if it is idle, nothing is held and
+        there is demand (that item's demand is taken); False, and nothing done, otherwise."""
+        if self._wip or self._queue or self._direct_off or not self._requested:
             return False
         self._wip = True
         if self._requested != UNBOUNDED:
             self._requested -= 1
-        lock.release()
-        return self._deliver_claimed(value, admit)
+        return True
 
     def _deliver_claimed(self, value: _In, admit: Callable[[], bool] | None) -> bool:
         """The direct path, with the loop claimed and one item of demand taken for it."""

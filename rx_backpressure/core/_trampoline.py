@@ -29,16 +29,3 @@ def on_trampoline(action: Callable[[], object]) -> None:
         action()
 
     CurrentThreadScheduler.singleton().schedule(step)
-
-
-def after_current_step(action: Callable[[], object]) -> None:
-    """Run ``action`` now if no trampoline runs on this thread, else as its next step.
-
-    Inside a trampoline the caller is a reactivex ``subscribe`` that has not yet returned
-    its disposable; deferring lets it return first, as reactivex's own sources do.
-    """
-    trampoline = CurrentThreadScheduler.singleton()
-    if trampoline.schedule_required():
-        action()
-    else:
-        on_trampoline(action)

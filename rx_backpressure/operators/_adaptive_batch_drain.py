@@ -42,7 +42,6 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
         self._rule = rule
         self._arrivals: deque[float] | None = None if max_wait is None else deque()
         self._outstanding = 0  # items requested upstream and not yet received
-        self._busy = False  # downstream's on_next is running with a batch
         self._sent_at: float | None = None  # emission time of a batch awaiting a request
         self._armed: float | None = None  # deadline of the pending max_wait timer
         if metrics is not None:
@@ -95,10 +94,9 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
     # -- downstream -----------------------------------------------------------------------
 
     def _on_request(self, n: int) -> None:
-        with self._lock:
-            if self._busy:
-                return  # the batch in on_next is timed, and refilled for, when it returns
-            sent, self._sent_at = self._sent_at, None
+        # On the loop's owner, never during on_next: a batch waiting for this request was
+        # emitted at ``_sent_at`` (one timed at on_next's return left it None).
+        sent, self._sent_at = self._sent_at, None
         if sent is not None:
             self._adapt(self._now() - sent)
         self._refill()
@@ -109,17 +107,13 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
             batch = self._take()
             if batch is None:
                 break
-            with self._lock:
-                self._busy = True
             sent = self._now()
             try:
                 on_next(batch)
             finally:
-                with self._lock:
-                    self._busy = False
-                    left = self._requested - emitted - 1
-                    if left <= 0:
-                        self._sent_at = sent
+                left = self._requested - emitted - 1  # demand beyond this batch
+                if left <= 0:
+                    self._sent_at = sent  # timed when the next request comes
             emitted += 1
             if self._cancelled:
                 return emitted

@@ -236,14 +236,7 @@ class BucketDrain(Drain[_T, _T]):
         due, self._wake_at = self._wake_at, None
         while emitted < limit and queue:
             if self._shape:
-                # The head was due at ``due``: charged as of then, a late timer's lateness
-                # stays in the bucket, so the long-run rate holds (absolute due times). At
-                # most half an item's refill is made up, so no two items go out closer than
-                # half their spacing: a very late timer restarts the schedule instead.
-                at = now
-                if due is not None and (bucket.stamp or 0.0) <= due <= now:
-                    at = max(due, now - 0.5 * costs[0] / bucket.rate)
-                due = None
+                at, due = self._charged_at(now, due, costs[0]), None
                 wait = bucket.acquire(at, costs[0])
                 if wait and at != now:
                     wait = bucket.acquire(now, costs[0])
@@ -264,10 +257,8 @@ class BucketDrain(Drain[_T, _T]):
             return super()._emit(on_next, limit)
         bucket = self._bucket
         now = self._now()
-        due, self._wake_at = self._wake_at, None
-        at = now  # as in _emit: charged as of the head's due time, at most half an item back
-        if due is not None and (bucket.stamp or 0.0) <= due <= now:
-            at = max(due, now - 0.5 / bucket.rate)
+        at = self._charged_at(now, self._wake_at, 1.0)
+        self._wake_at = None
         emitted = 0
         popleft = queue.popleft
         while emitted < limit and queue:
@@ -286,6 +277,15 @@ class BucketDrain(Drain[_T, _T]):
                 if self._cancelled:
                     return emitted
         return emitted
+
+    def _charged_at(self, now: float, due: float | None, cost: float) -> float:
+        """When the head is charged: at ``due``, if a timer set for it woke the loop, so a
+        late timer's lateness stays in the bucket and the long-run rate holds (absolute due
+        times); but at most half the head's refill back, so no two items go out closer than
+        half their spacing (a very late timer restarts the schedule instead); else now."""
+        if due is None or not (self._bucket.stamp or 0.0) <= due <= now:
+            return now
+        return max(due, now - 0.5 * cost / self._bucket.rate)
 
     def _wake(self, now: float, wait: float) -> None:
         """Run the loop again when the head's tokens are there (one timer at a time)."""

@@ -168,3 +168,32 @@ def test_a_run_of_exact_operators_shares_one_bridge() -> None:
     # The frames below the generator at the moment it yields: a fused run of five maps
     # shares one tap and one bridge; five separate bridges nest five of each.
     assert deepest(fused) < deepest(separate)
+
+
+# -- the owner's own synchronous answers -------------------------------------------------------
+
+WITH_METRICS: dict[str, Callable[[bp.Metrics | None], Callable[[Observable[int]], Any]]] = {
+    "bounded_buffer": lambda metrics: bp.bounded_buffer(4, metrics=metrics),
+    "shed": lambda metrics: bp.shed(3, metrics=metrics),
+    "token_bucket": lambda metrics: bp.token_bucket(3, 1.0, metrics=metrics),
+    "rate_limit": lambda metrics: bp.rate_limit(2.0, metrics=metrics),
+    "adaptive_batch": lambda metrics: bp.adaptive_batch(
+        initial_size=2, min_size=1, max_size=4, metrics=metrics
+    ),
+    "circuit_break": lambda metrics: bp.circuit_break(lambda x: x, prefetch=3, metrics=metrics),
+}
+
+
+@pytest.mark.parametrize("name", list(WITH_METRICS))
+@pytest.mark.parametrize("demand", ["1-1-1-1-1-1-1-1", "3-----2--*", "*"])
+def test_holding_an_answer_without_the_lock_changes_nothing_seen(name: str, demand: str) -> None:
+    # A stage with metrics holds its own synchronous answers under the lock (to keep the
+    # depth exact); without, its loop's owner holds them without it. Same items, same
+    # times, same demand upstream.
+    def run(metrics: bp.Metrics | None) -> tuple[list[Any], list[DemandEvent]]:
+        with marbles() as m:
+            source = m.pull(range(20))
+            results = m.start(source.pipe(WITH_METRICS[name](metrics)), demand=demand)
+            return list(results), list(m.requests_of(source))
+
+    assert run(None) == run(bp.Metrics())

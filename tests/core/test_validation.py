@@ -89,8 +89,9 @@ def action(item: Any) -> Any:
 
 
 def enter_marbles(**options: Any) -> None:
+    """``marbles`` checks its options on entering the block, so the block is entered."""
     with marbles(**options):
-        pass
+        pass  # the check under test runs on entry; the callers assert what it raises
 
 
 def counting(n: int) -> bp.Flowable[int]:
