@@ -2,10 +2,52 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from rx_backpressure.core import Drain
+
+FAST_PATHS = ("direct", "runs")
+"""The core's fast paths that ``--without`` switches off (see docs/concepts/core.md):
+``direct``, an item or run that finds the loop idle, nothing held and demand goes straight
+downstream; ``runs``, stages of ours hand each other runs of items (the chain hand-off)."""
 
 # The machine is shared and noisy: hypothesis must judge behaviour, never speed.
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100
 )
 settings.load_profile("default")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--without",
+        action="append",
+        default=[],
+        choices=FAST_PATHS,
+        help="run with this fast path of the core switched off (repeatable)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs(*paths): pins what a fast path of the core does; skipped without it",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fast_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switch off the fast paths named by ``--without``: every behaviour test must pass
+    the same, save the ones marked as pinning the path itself."""
+    off = set(request.config.getoption("--without"))
+    if not off:
+        return
+    marker = request.node.get_closest_marker("needs")
+    if marker is not None and off & set(marker.args):
+        pytest.skip(f"pins a fast path switched off: {sorted(off & set(marker.args))}")
+    if "runs" in off:
+        monkeypatch.setattr(Drain, "_takes_batches", lambda self: False)
+    if "direct" in off:
+        monkeypatch.setattr(Drain, "_claim_direct", lambda self, count=1: 0)
+        monkeypatch.setattr(Drain, "_deliver_now", lambda self, value, admit=None: False)

@@ -11,6 +11,7 @@ from ._consumers import consuming as consuming
 from ._demand import UNBOUNDED as UNBOUNDED
 from ._demand import add_demand as add_demand
 from ._demand import invalid_request as invalid_request
+from ._drain import RUN as RUN
 from ._drain import Drain as Drain
 from ._drain import lift as lift
 from ._errors import BackpressureError as BackpressureError

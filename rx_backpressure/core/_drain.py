@@ -64,6 +64,9 @@ _Out = TypeVar("_Out")
 
 _get_ident = threading.get_ident
 
+RUN = 1024
+"""The most items handed on in one run from one stage of ours to the next."""
+
 _CANCELLED: abc.DisposableBase = Disposable()
 """Stands in for the upstream link once it has been cut."""
 
@@ -75,6 +78,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_batch_down",
         "_cancelled",
         "_capacity",
         "_deliver_on",
@@ -105,6 +109,15 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     _direct: bool | None = None
     """Whether ``_deliver_now`` may be used; default: only with the default ``_emit``."""
+
+    _emits_runs = True
+    """Whether ``_emit`` may be given a run's ``append`` for a stage of ours below (see
+    ``_emit_run``); False for an operator that must see each ``on_next`` return."""
+
+    _batches: bool | None = None
+    """Whether a Drain upstream may hand this one runs of items (``_arrive_batch``) instead of
+    one ``on_next`` each; default: when it replaces neither ``on_next`` nor ``_arrive``, so
+    that every item it takes in goes through ``_accept`` either way."""
 
     def __init__(
         self,
@@ -143,6 +156,17 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._timer = SerialDisposable()
         self._read_clock: Callable[[], float] | None = None
         self._metrics = metrics
+        # The chain hand-off: a downstream stage of ours that takes runs of items.
+        self._batch_down: Drain[_Out, Any] | None = (
+            downstream if isinstance(downstream, Drain) and downstream._takes_batches() else None
+        )
+
+    def _takes_batches(self) -> bool:
+        batches = self._batches
+        if batches is None:
+            kind = type(self)
+            return kind.on_next is Drain.on_next and kind._arrive is Drain._arrive
+        return batches
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -330,6 +354,115 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         if claimed:
             self._start_loop()
 
+    def _arrive_batch(self, values: list[_In]) -> None:
+        """A run of items from a Drain upstream (the chain hand-off): sent by that stage's
+        loop owner, in order and within the demand this stage gave it, exactly as its
+        ``on_next`` calls would have been; the list is this stage's to keep. Operators that
+        take runs their own way override this and set ``_batches``."""
+        self._accept_batch(values)
+
+    def _accept_batch(self, values: list[_In], direct: bool = True) -> None:
+        """``_accept`` for a run, with one lock round trip for all of it: the part that finds
+        demand goes straight downstream as one run (the direct path, unless ``direct`` is
+        False), the rest is held, and what finds no room meets ``_overflow`` item by item, as
+        the same items arriving one by one would."""
+        queue = self._queue
+        if self._delivering_thread == _get_ident() and self._metrics is None:
+            # The loop's owner: a synchronous answer to its own request (see _accept).
+            if self._done or self._cancelled:
+                return
+            room = self._capacity - len(queue)
+            self._missed = True
+            if room >= len(values):
+                queue.extend(values)
+                return
+            queue.extend(values[:room])
+            for value in values[room:]:
+                self._overflow(value)
+            return
+        lock = self._lock
+        lock.acquire()
+        if self._done or self._cancelled:
+            lock.release()
+            return
+        count = len(values)
+        taken = self._claim_direct(count) if direct else 0
+        if taken:
+            left_out = self._hold(values, taken) if taken < count else None
+            lock.release()
+            self._deliver_run(values if taken == count else values[:taken])
+        else:
+            left_out = self._hold(values, 0)
+            claimed = not self._wip
+            if claimed:
+                self._wip = True
+            else:
+                self._missed = True
+            lock.release()
+            if claimed:
+                self._start_loop()
+        if left_out:
+            for value in left_out:
+                self._overflow(value)
+
+    def _hold(self, values: list[_In], start: int) -> list[_In] | None:
+        """Under the lock: hold ``values[start:]`` as far as there is room; the rest back."""
+        queue = self._queue
+        room = self._capacity - len(queue)
+        end = len(values)
+        left_out = None
+        if end - start > room:
+            end = start + max(room, 0)
+            left_out = values[end:]
+        queue.extend(values[start:end] if start or end < len(values) else values)
+        metrics = self._metrics
+        if metrics is not None:  # under the lock: the depth is never a stale reading
+            metrics.increment("received", end - start)
+            metrics.set("depth", len(queue))
+        return left_out
+
+    def _deliver_run(self, run: list[_In]) -> None:
+        """The direct path for a run: the loop claimed and the run's demand taken."""
+        lock = self._lock
+        self._delivering_thread = _get_ident()
+        handed = 0
+        metrics = self._metrics
+        try:
+            downstream = self._downstream
+            if downstream is not None:  # None: cancelled meanwhile, and the run is moot
+                down = self._batch_down
+                if down is not None:
+                    handed = len(run)
+                    down._arrive_batch(run)  # type: ignore[arg-type]  # _In is _Out here
+                else:
+                    on_next = downstream.on_next
+                    for value in run:
+                        handed += 1
+                        on_next(value)  # type: ignore[arg-type]  # _In is _Out here
+                        if self._cancelled:
+                            break
+            if metrics is not None:
+                metrics.increment("received", len(run))
+                metrics.increment("emitted", handed)
+            self._on_emitted(handed)
+        except Exception as err:  # downstream's on_next, or the operator's hook
+            if metrics is not None:  # handed on, the refused one included; the rest of the
+                metrics.increment("received", handed)  # run ends with the stream, untaken
+                metrics.increment("emitted", handed)
+            self._delivering_thread = None
+            self._cancel_upstream()
+            self._finish(err)  # the loop stays claimed: the subscription is over
+            return
+        lock.acquire()
+        if not self._missed:
+            self._delivering_thread = None
+            self._wip = False
+            lock.release()
+            return
+        self._missed = False
+        lock.release()
+        self._run()
+
     def _deliver_now(self, value: _In, admit: Callable[[], bool] | None = None) -> bool:
         """Hand ``value`` straight downstream if the direct path is open (and ``admit()``,
         asked as the loop's owner, agrees); False (and nothing done) otherwise: then the
@@ -339,15 +472,19 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 return False
         return self._deliver_claimed(value, admit)
 
-    def _claim_direct(self) -> bool:
-        """Under the lock: claim the loop for one item if it is idle, nothing is held and
-        there is demand (that item's demand is taken); False, and nothing done, otherwise."""
-        if self._wip or self._queue or self._direct_off or not self._requested:
-            return False
+    def _claim_direct(self, count: int = 1) -> int:
+        """Under the lock: claim the loop for up to ``count`` items if it is idle, nothing is
+        held and there is demand, taking the demand of the items claimed; how many (0, and
+        nothing done, if the direct path is closed)."""
+        requested = self._requested
+        if self._wip or self._queue or self._direct_off or not requested:
+            return 0
         self._wip = True
-        if self._requested != UNBOUNDED:
-            self._requested -= 1
-        return True
+        if requested == UNBOUNDED:
+            return count
+        taken = count if requested >= count else requested
+        self._requested = requested - taken
+        return taken
 
     def _deliver_claimed(self, value: _In, admit: Callable[[], bool] | None) -> bool:
         """The direct path, with the loop claimed and one item of demand taken for it."""
@@ -523,7 +660,11 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             # as missed (request takes the lock), so the owner passes again and sees it.
             requested = self._requested
             if requested and downstream is not None:
-                emitted = self._emit(downstream.on_next, requested)
+                down = self._batch_down
+                if down is not None and self._emits_runs:
+                    emitted = self._emit_run(down, requested)
+                else:
+                    emitted = self._emit(downstream.on_next, requested)
                 if emitted:
                     metrics = self._metrics
                     if requested != UNBOUNDED or metrics is not None:
@@ -548,6 +689,26 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._finish(self._error)
             return True
         return False
+
+    def _emit_run(self, down: Drain[_Out, Any], limit: int) -> int:
+        """``_emit`` for a stage of ours below (the chain hand-off): what ``_emit`` delivers
+        is collected, at most ``RUN`` items a call, and handed on as one run. Items
+        collected before ``_emit`` failed go on before the failure."""
+        total = 0
+        while total < limit:
+            size = min(limit - total, RUN)
+            run: list[_Out] = []
+            try:
+                emitted = self._emit(run.append, size)
+            finally:
+                if run:
+                    self._refused = len(run)  # if the stage below refuses it by raising
+                    down._arrive_batch(run)
+                    self._refused = 0
+            total += emitted
+            if emitted < size or self._cancelled:
+                break
+        return total
 
     def _end(self) -> None:
         """Clean up after cancel, from the loop's owner (once)."""
@@ -590,8 +751,18 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     # own ``_emit`` (it then gates items with ``admit``).
 
     def _emit(self, on_next: Callable[[_Out], None], limit: int) -> int:
-        """Deliver up to ``limit`` items; return how many. Default: the held items in order."""
+        """Deliver up to ``limit`` items; return how many. Default: the held items in order.
+
+        ``on_next`` may be a run's ``append`` (see ``_emit_run``): an ``_emit`` that knows
+        may fill the run with ``extend``, as ``on_next`` item by item would."""
         queue = self._queue
+        run = getattr(on_next, "__self__", None)
+        if type(run) is list:
+            # One item at a time all the same: a producer may append while the owner takes.
+            popleft = queue.popleft
+            count = min(limit, len(queue))
+            run.extend([popleft() for _ in range(count)])
+            return count
         popleft = queue.popleft
         emit: Callable[[_In], None] = on_next  # type: ignore[assignment]  # _In is _Out here
         emitted = 0

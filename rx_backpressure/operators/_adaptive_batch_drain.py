@@ -22,6 +22,8 @@ def _micros(seconds: float) -> int:
 class AdaptiveBatchDrain(Drain[_T, list[_T]]):
     """Held items go out as lists of ``size``; each list's processing time adapts ``size``."""
 
+    _emits_runs = False  # each batch is timed from on_next to its return: never collected
+
     def __init__(
         self,
         downstream: Subscriber[list[_T]],

@@ -119,6 +119,7 @@ class BucketDrain(Drain[_T, _T]):
     charge each item on arrival and hold only the ones waiting for demand."""
 
     _direct = True  # an item that finds demand and its tokens goes straight through
+    _batches = True  # runs from a stage of ours above: see _arrive_batch
 
     def __init__(
         self,
@@ -196,6 +197,17 @@ class BucketDrain(Drain[_T, _T]):
             )
             return
         self.drain()
+
+    def _arrive_batch(self, values: list[_T]) -> None:
+        """A run from a stage of ours above. Shape mode, one token an item: held at once,
+        then paid for and sent on together by ``_emit_unit``, as the same items arriving one
+        by one on this thread would be. Otherwise each item is priced on arrival."""
+        if self._unit and self._shape:
+            self._accept_batch(values, direct=False)
+            return
+        arrive = self._arrive
+        for value in values:
+            arrive(value)
 
     def _paid_one(self) -> bool:
         """Shape mode's check on the direct path: one token, taken now, or none."""

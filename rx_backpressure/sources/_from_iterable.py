@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from reactivex import abc
 
-from ..core import Drain, Flowable, Subscriber, Subscription, check_instance
+from ..core import RUN, Drain, Flowable, Subscriber, Subscription, check_instance
 
 _T = TypeVar("_T")
 
@@ -58,7 +58,14 @@ class _IterableDrain(Drain[_T, _T]):
         emitted = 0
         # An exception from the iterator or from on_next leaves through the drain loop,
         # which signals on_error and releases (closes) the iterator.
-        if limit == 1:  # request(1) per item: no islice to build for one item
+        run = getattr(on_next, "__self__", None)
+        if type(run) is list and limit <= RUN:  # a run's append (see Drain._emit_run)
+            before = len(run)
+            try:
+                run.extend(islice(iterator, limit))
+            finally:  # what the iterator gave before it failed is kept, and counted
+                emitted = len(run) - before
+        elif limit == 1:  # request(1) per item: no islice to build for one item
             for item in iterator:
                 on_next(item)
                 emitted = 1

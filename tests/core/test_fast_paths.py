@@ -72,6 +72,7 @@ def test_a_hot_source_from_another_thread_keeps_order_with_and_without_direct_de
     assert subscriber.completed
 
 
+@pytest.mark.needs("direct")
 def test_direct_delivery_runs_on_the_producers_thread_and_holds_nothing() -> None:
     metrics = bp.Metrics()
     threads: list[str] = []
