@@ -45,7 +45,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
@@ -295,22 +295,30 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     def on_subscribe(self, subscription: Subscription) -> None:
         self._set_upstream(subscription)
 
-    def on_next(self, value: _In) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_arrive" in cls.__dict__ and "on_next" not in cls.__dict__:
+            cls.on_next = Drain._through_arrive  # type: ignore[method-assign]
+
+    def _through_arrive(self, value: _In) -> None:
+        """``on_next`` of an operator with its own ``_arrive``."""
         self._arrive(value)
 
     def _arrive(self, value: _In) -> None:
         """An item from upstream (the producer's thread): taken in by ``_accept``. Operators
-        override this rather than ``on_next``."""
+        override this rather than ``on_next`` (which then calls it; by default ``on_next``
+        is ``_accept`` itself, one call less per item)."""
         self._accept(value, None)
 
-    def _accept(self, value: _In, admit: Callable[[], bool] | None) -> None:
+    def _accept(self, value: _In, admit: Callable[[], bool] | None = None) -> None:
         """An item from upstream, on the producer's thread, with one lock round trip: straight
         downstream if the loop is idle, nothing is held and there is demand (the direct
         path; ``admit()``, asked as the loop's owner, may refuse it); else held, with the
         loop claimed (then run here) or marked for its owner. With no room, the operator's
         ``_overflow`` policy decides."""
         queue = self._queue
-        if self._delivering_thread == _get_ident() and self._metrics is None:
+        owner = self._delivering_thread
+        if owner is not None and owner == _get_ident() and self._metrics is None:
             # The loop's owner itself: a synchronous answer to a request it made. Upstream's
             # signals never overlap (rule 1.3), so no one else appends meanwhile, and only
             # this thread takes items out: it holds the item without the lock and passes
@@ -328,7 +336,11 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         if self._done or self._cancelled:
             lock.release()  # after the end nothing is taken, and nothing is owed
             return
-        if self._claim_direct():
+        requested = self._requested
+        if requested and not (self._wip or queue or self._direct_off):
+            self._wip = True  # the direct path's claim (_claim_direct, inline: per item)
+            if requested != UNBOUNDED:
+                self._requested = requested - 1
             lock.release()
             if self._deliver_claimed(value, admit):
                 return
@@ -353,6 +365,13 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         lock.release()
         if claimed:
             self._start_loop()
+
+    if TYPE_CHECKING:
+
+        def on_next(self, value: _In) -> None: ...
+
+    else:
+        on_next = _accept  # one call less per item
 
     def _arrive_batch(self, values: list[_In]) -> None:
         """A run of items from a Drain upstream (the chain hand-off): sent by that stage's

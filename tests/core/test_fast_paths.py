@@ -1,11 +1,13 @@
-"""The core's two fast paths, each pinned on its own and each switched off.
+"""The core's fast paths, each pinned on its own and each switched off.
 
-- **Direct delivery** (``Drain._deliver_now``): an item that arrives while the loop is idle,
+- **Direct delivery** (``Drain._accept``): an item that arrives while the loop is idle,
   nothing is held and there is demand goes straight downstream on the producer's thread.
+- **Runs** (the chain hand-off, ``Drain._arrive_batch``): a stage of ours hands the stage of
+  ours below it a run of items in one call, taken in with one lock round trip.
 - **Fusion** (``rx_backpressure.pipe``): a run of consecutive exact reactivex operators
   shares one demand bridge.
 
-Neither may change what a subscriber sees: switched off, the demand rules, order, demand
+None may change what a subscriber sees: switched off, the demand rules, order, demand
 upstream and the thread seams hold the same.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 import reactivex
+from conftest import switch_off
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
@@ -38,7 +41,7 @@ OPERATORS: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[Any]]]
 @pytest.fixture(params=["direct path on", "direct path off"])
 def direct(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     if request.param == "direct path off":
-        monkeypatch.setattr(Drain, "_deliver_now", lambda self, value, admit=None: False)
+        switch_off(monkeypatch, "direct")
     return bool(request.param == "direct path on")
 
 
@@ -198,3 +201,104 @@ def test_holding_an_answer_without_the_lock_changes_nothing_seen(name: str, dema
             return list(results), list(m.requests_of(source))
 
     assert run(None) == run(bp.Metrics())
+
+
+# -- the chain hand-off: runs between stages of ours --------------------------------------------
+
+CHAINS: dict[str, Callable[[], list[Callable[[Observable[int]], Any]]]] = {
+    "buffer, buffer": lambda: [bp.bounded_buffer(4), bp.bounded_buffer(3)],
+    "buffer, bucket, breaker": lambda: [
+        bp.bounded_buffer(5),
+        bp.token_bucket(3, 2.0),
+        bp.circuit_break(lambda x: x, prefetch=2),
+    ],
+    "bucket (drop), buffer": lambda: [bp.token_bucket(2, 1.0, mode="drop"), bp.bounded_buffer(2)],
+    "breaker, batch, buffer": lambda: [
+        bp.circuit_break(lambda x: x * 2, prefetch=3),
+        bp.adaptive_batch(initial_size=2, min_size=1, max_size=3, max_wait=0.5),
+        bp.bounded_buffer(2),
+    ],
+    "rate limit, shed": lambda: [bp.rate_limit(4.0), bp.shed(2)],
+}
+
+
+@pytest.mark.parametrize("chain", list(CHAINS))
+@pytest.mark.parametrize("demand", ["1-1-1-1-1-1-1-1", "3-----2--*", "*", "2---------5-"])
+def test_runs_between_stages_change_nothing_seen(
+    chain: str, demand: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same chain, on virtual time, with runs handed from stage to stage and with one
+    # on_next per item: the same items at the same times, the same demand at the source.
+    def run() -> tuple[list[Any], list[DemandEvent]]:
+        with marbles() as m:
+            source = m.pull(range(24))
+            results = m.start(source.pipe(*CHAINS[chain]()), demand=demand)
+            return list(results), list(m.requests_of(source))
+
+    with_runs = run()
+    with monkeypatch.context() as patch:
+        switch_off(patch, "runs")
+        assert run() == with_runs
+
+
+@pytest.mark.needs("runs")
+def test_a_pull_source_hands_a_buffer_below_one_run_per_request() -> None:
+    runs: list[int] = []
+    arrive = Drain._arrive_batch
+
+    def counted(self: Drain[Any, Any], values: list[Any]) -> None:
+        runs.append(len(values))
+        arrive(self, values)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Drain, "_arrive_batch", counted)
+        subscriber: TestSubscriber[int] = TestSubscriber(initial_request=2**63 - 1)
+        bp.from_iterable(range(2500)).pipe(bp.bounded_buffer(1000)).subscribe(subscriber)
+    # The buffer asks for 1000, and again for what has gone on once that is 750 or more:
+    # the first run goes straight through (the demand below is unbounded), so it asks for
+    # 1000 again. Each request is answered with one run, never an item at a time.
+    assert runs == [1000, 1000, 500]
+    assert subscriber.values == list(range(2500))
+    assert subscriber.completed
+
+
+@pytest.mark.needs("runs", "direct")
+def test_a_run_is_split_at_the_demand_and_the_rest_is_held() -> None:
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=3)
+    metrics = bp.Metrics()
+    bp.from_iterable(range(10)).pipe(bp.bounded_buffer(8, metrics=metrics)).subscribe(subscriber)
+    # One run of 8 arrives: 3 go straight on (the demand), 5 are held for later demand.
+    assert subscriber.values == [0, 1, 2]
+    assert metrics.snapshot() == {
+        "requested": 8,
+        "received": 8,
+        "emitted": 3,
+        "depth": 5,
+        "peak_depth": 5,
+    }
+    subscriber.request(7)
+    assert subscriber.values == list(range(10))
+    assert subscriber.completed
+
+
+def test_runs_from_a_producer_thread_keep_every_item_in_order() -> None:
+    # Requests from a consumer thread while the source's runs are handed down on another.
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=0)
+    flow = bp.from_iterable(range(20_000)).pipe(
+        bp.bounded_buffer(64), bp.token_bucket(1e9, 1e9), bp.bounded_buffer(16)
+    )
+    flow.subscribe(subscriber)
+
+    def ask() -> None:
+        for _ in range(20_000 // 7 + 1):
+            subscriber.request(7)
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in askers:
+        thread.start()
+    for thread in askers:
+        thread.join(30)
+        assert not thread.is_alive()
+    subscriber.assert_no_violations()
+    assert subscriber.values == list(range(20_000))
+    assert subscriber.completed
