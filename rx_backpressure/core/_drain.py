@@ -64,6 +64,9 @@ _Out = TypeVar("_Out")
 
 _get_ident = threading.get_ident
 
+_DONE, _AGAIN, _ENDED = object(), object(), object()
+"""What a pass of the loop tells the loop (see ``Drain._pass``)."""
+
 RUN = 1024
 """The most items handed on in one run from one stage of ours to the next."""
 
@@ -89,6 +92,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "_error",
         "_finished",
         "_fresh",
+        "_hooks_emitted",
         "_hooks_request",
         "_lock",
         "_metrics",
@@ -153,6 +157,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         # Items delivered on a scheduler never go straight through on the producer's thread.
         self._direct_off = deliver_on is not None or not direct
         self._hooks_request = type(self)._on_request is not Drain._on_request
+        self._hooks_emitted = type(self)._on_emitted is not Drain._on_emitted
         self._timer = SerialDisposable()
         self._read_clock: Callable[[], float] | None = None
         self._metrics = metrics
@@ -524,7 +529,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 metrics.increment("emitted")
             if downstream is not None:  # None: cancelled meanwhile, and this item is moot
                 downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out here
-            self._on_emitted(1)
+            if self._hooks_emitted:
+                self._on_emitted(1)
         except Exception as err:  # downstream's on_next, or the operator's hook
             self._delivering_thread = None
             self._cancel_upstream()
@@ -638,7 +644,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         lock = self._lock
         self._delivering_thread = _get_ident()
         try:
-            while not self._pass():
+            while True:
+                outcome = self._pass()
+                if outcome is _AGAIN:
+                    continue
+                if outcome is _ENDED:
+                    break
                 with lock:
                     if not self._missed:
                         self._delivering_thread = None
@@ -665,10 +676,13 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             return True
         return False
 
-    def _pass(self) -> bool:
-        """One pass of the loop; True once the subscription has ended."""
-        if self._ended():
-            return True
+    def _pass(self) -> object:
+        """One pass of the loop: ``_ENDED`` once the subscription has ended; ``_AGAIN`` if
+        it already took a mark (under the lock it took anyway), so the loop passes again
+        without asking; ``_DONE`` otherwise."""
+        if (self._cancelled or self._violation is not None) and self._ended():
+            return _ENDED
+        outcome = _DONE
         downstream = self._downstream
         try:
             if self._fresh:
@@ -687,13 +701,19 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 if emitted:
                     metrics = self._metrics
                     if requested != UNBOUNDED or metrics is not None:
-                        with self._lock:
-                            if self._requested != UNBOUNDED:
-                                self._requested -= emitted
-                            if metrics is not None:
-                                metrics.increment("emitted", emitted)
-                                metrics.set("depth", len(self._queue))
-                    self._on_emitted(emitted)
+                        lock = self._lock
+                        lock.acquire()
+                        if self._requested != UNBOUNDED:
+                            self._requested -= emitted
+                        if metrics is not None:
+                            metrics.increment("emitted", emitted)
+                            metrics.set("depth", len(self._queue))
+                        if self._missed:  # taken here: one lock round trip less
+                            self._missed = False
+                            outcome = _AGAIN
+                        lock.release()
+                    if self._hooks_emitted:
+                        self._on_emitted(emitted)
         except Exception as err:  # downstream's on_next or the operator's own code
             refused, self._refused = self._refused, 0
             if refused and self._metrics is not None:
@@ -701,13 +721,13 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 self._metrics.set("depth", len(self._queue))  # what it held when it failed
             self._cancel_upstream()
             self._finish(err)
-            return True
-        if self._ended():
-            return True
+            return _ENDED
+        if (self._cancelled or self._violation is not None) and self._ended():
+            return _ENDED
         if self._done and not self._holding():
             self._finish(self._error)
-            return True
-        return False
+            return _ENDED
+        return outcome
 
     def _emit_run(self, down: Drain[_Out, Any], limit: int) -> int:
         """``_emit`` for a stage of ours below (the chain hand-off): what ``_emit`` delivers

@@ -58,7 +58,7 @@ class _IterableDrain(Drain[_T, _T]):
         emitted = 0
         # An exception from the iterator or from on_next leaves through the drain loop,
         # which signals on_error and releases (closes) the iterator.
-        run = getattr(on_next, "__self__", None)
+        run = getattr(on_next, "__self__", None) if limit > 1 else None
         if type(run) is list and limit <= RUN:  # a run's append (see Drain._emit_run)
             before = len(run)
             try:
