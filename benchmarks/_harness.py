@@ -356,6 +356,8 @@ def _ratio(value: float, unit: str = "") -> str:
         return "n/a"
     if unit == NOMINAL:
         return f"{value:.4f}"
+    if unit.startswith("cells"):  # a count
+        return f"{value:.0f}"
     return f"{value:.1f}x" if abs(value) >= 10 else f"{value:.2f}x"
 
 

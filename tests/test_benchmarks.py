@@ -95,3 +95,13 @@ def test_benchmark_script_runs(script: Path) -> None:
         assert row["verdict"] in {"-", "met", "met (not every round)", "not met"}, row
         if not math.isnan(row["low"]):
             assert row["low"] <= row["high"], row
+
+
+def test_a_depth_cell_is_slow_when_over_the_bound_times_the_best_of_its_k(
+    harness: ModuleType,
+) -> None:
+    depth = importlib.import_module("bench_depth")
+    times = {(1, 10): 1.0, (1, 20): 1.29, (1, 30): 1.31, (2, 10): 5.0, (2, 20): 2.0}
+    # k=1: best 1.0, only 1.31 is over 1.3x; k=2: best 2.0, 5.0 is over.
+    assert depth.slow_cells(times) == 2
+    assert depth.at_depth(3, lambda: "ran") == "ran"
