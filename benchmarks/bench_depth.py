@@ -35,6 +35,15 @@ def at_depth(depth: int, work: Callable[[], object]) -> object:
     return at_depth(depth - 1, work)
 
 
+def deeper(depth: int, work: Callable[[], object]) -> Callable[[], object]:
+    """``work``, to be called ``depth`` frames deeper."""
+
+    def run() -> object:
+        return at_depth(depth, work)
+
+    return run
+
+
 def ours(n: int, k: int) -> Callable[[], object]:
     def run() -> object:
         stages = [ops.map(identity) for _ in range(k)]
@@ -69,8 +78,7 @@ def grid(
         names = list(makers) if index % 2 == 0 else list(makers)[::-1]
         for cell in order:
             for name in names:
-                run = runs[(name, cell)]
-                seconds = timed(lambda run=run, depth=cell[1]: at_depth(depth, run))
+                seconds = timed(deeper(cell[1], runs[(name, cell)]))
                 samples[name][cell].append(seconds / n)
     return samples
 
