@@ -3,8 +3,9 @@
 A :class:`Flowable` is a reactivex ``Observable`` that delivers only what its subscriber
 has requested. Sources such as :func:`from_iterable` are read only as far as demand
 reaches; the operators (:func:`bounded_buffer`, :func:`shed`, :func:`token_bucket`,
-:func:`rate_limit`, :func:`adaptive_batch`, :func:`circuit_break`) bound every queue they
-keep and pass demand upstream.
+:func:`rate_limit`, :func:`adaptive_batch`, :func:`circuit_break`, :func:`map_async`) bound
+every queue they keep and pass demand upstream. ``async for`` reads a Flowable
+(:func:`to_async_iterable`) and :func:`from_async_iterable` reads an async iterator.
 """
 
 from .core import PUSH_BUFFER as PUSH_BUFFER
@@ -28,16 +29,21 @@ from .operators import adaptive_batch as adaptive_batch
 from .operators import bounded_buffer as bounded_buffer
 from .operators import circuit_break as circuit_break
 from .operators import default_size_rule as default_size_rule
+from .operators import map_async as map_async
 from .operators import rate_limit as rate_limit
 from .operators import shed as shed
 from .operators import token_bucket as token_bucket
+from .sources import AsyncFlowIterator as AsyncFlowIterator
 from .sources import BlockingIterator as BlockingIterator
+from .sources import from_async_iterable as from_async_iterable
 from .sources import from_iterable as from_iterable
+from .sources import to_async_iterable as to_async_iterable
 from .sources import to_iterable as to_iterable
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncFlowIterator",
     "BackpressureError",
     "BlockingIterator",
     "BufferOverflowError",
@@ -59,10 +65,13 @@ __all__ = [
     "bounded_buffer",
     "circuit_break",
     "default_size_rule",
+    "from_async_iterable",
     "from_iterable",
+    "map_async",
     "pipe",
     "rate_limit",
     "shed",
+    "to_async_iterable",
     "to_iterable",
     "token_bucket",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from reactivex import Observable, abc
 from reactivex.scheduler import CurrentThreadScheduler
@@ -11,6 +11,9 @@ from reactivex.scheduler import CurrentThreadScheduler
 from ._demand import UNBOUNDED
 from ._subscription import Subscriber, Subscription, is_subscriber
 from ._validate import check_callable
+
+if TYPE_CHECKING:
+    from ..sources._to_async_iterable import AsyncFlowIterator
 
 _T = TypeVar("_T")
 _T_out = TypeVar("_T_out", covariant=True)
@@ -183,6 +186,13 @@ class Flowable(Observable[_T_out]):
         scheduler: abc.SchedulerBase | None = None,
     ) -> abc.DisposableBase:
         return self.subscribe(observer, scheduler=scheduler)
+
+    def __aiter__(self) -> AsyncFlowIterator[_T_out]:
+        """``async for`` over this Flowable: :func:`~rx_backpressure.to_async_iterable`
+        with ``prefetch=64`` (see there for demand, threads and early exit)."""
+        from ..sources._to_async_iterable import to_async_iterable  # sources build on core
+
+        return to_async_iterable(self)
 
 
 def _ignore(*_: object) -> None:

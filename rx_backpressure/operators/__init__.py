@@ -5,6 +5,7 @@
 - :func:`token_bucket`, :func:`rate_limit`: an average rate with bursts, by demand.
 - :func:`adaptive_batch`: lists sized to the consumer's measured pace.
 - :func:`circuit_break`: stops calling, and stops pulling, while downstream fails.
+- :func:`map_async`: awaits an async function per item, a bounded number at a time.
 """
 
 from ._adaptive_batch import SizeRule as SizeRule
@@ -15,6 +16,7 @@ from ._bounded_buffer import bounded_buffer as bounded_buffer
 from ._circuit_break import circuit_break as circuit_break
 from ._circuit_breaker import CircuitBreaker as CircuitBreaker
 from ._circuit_breaker import CircuitState as CircuitState
+from ._map_async import map_async as map_async
 from ._shed import Strategy as Strategy
 from ._shed import shed as shed
 from ._token_bucket import rate_limit as rate_limit

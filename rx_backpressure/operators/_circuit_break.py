@@ -2,11 +2,12 @@
 
 Each item goes to ``action(item)``, one call at a time, in input order, and only when the
 subscriber has demand for a result; the result is emitted. A call fails when ``action``
-raises, or when the Observable it returns errs or completes empty (its first item is the
-result). A :class:`CircuitBreaker` counts the failures: while it is open no call is made and
-**no demand goes upstream**, so a pull source is not read. With ``failure_threshold=3,
-reset_timeout=3, prefetch=8``, twelve items ``a`` to ``l`` and an action that fails its
-first 5 calls::
+raises, when the Observable it returns errs or completes empty (its first item is the
+result), when the awaitable it returns (an ``async def`` action) raises, or when it takes
+longer than ``call_timeout`` (``TimeoutError``). A :class:`CircuitBreaker` counts the
+failures: while it is open no call is made and **no demand goes upstream**, so a pull
+source is not read. With ``failure_threshold=3, reset_timeout=3, prefetch=8``, twelve items
+``a`` to ``l`` and an action that fails its first 5 calls::
 
     request:   *                  the subscriber's demand
     upstream:  8--------8         demand signalled upstream: none while open
@@ -27,17 +28,25 @@ Held items: a Flowable upstream is read ``prefetch=128`` items ahead and asked a
 three quarters of them are gone; a plain upstream waits in a queue of ``max_pending=1024``,
 and one more fails the stream with ``BufferOverflowError`` after the held items. The clock is
 ``scheduler`` (default: the subscriber's), which also subscribes ``action``'s Observables.
+``call_timeout=None``: no limit. An awaitable is awaited on the event loop running where the
+subscription is made, else on the loop of an ``AsyncIOScheduler`` given as ``scheduler``; an
+``async def`` action with neither fails at subscribe, saying what to pass.
 ``metrics`` counts ``calls`` and ``failures`` besides the usual names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import concurrent.futures
+import inspect
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Literal, TypeVar, overload
 
 from reactivex import Observable, abc
-from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentDisposable
 
+from .._aio import find_loop, is_async_callable, no_loop_error, on_loop, run_on
 from ..core import (
     CircuitOpenError,
     Drain,
@@ -50,6 +59,7 @@ from ..core import (
     check_int,
     check_metrics,
     check_scheduler,
+    check_seconds,
     lift,
 )
 from ._circuit_breaker import CircuitBreaker, check_settings
@@ -79,6 +89,26 @@ DEFAULT_BACKOFF = _DefaultFloat(1.0)
 
 @overload
 def circuit_break(
+    action: Callable[[_T], Awaitable[_R]],
+    *,
+    failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+    reset_timeout: float = DEFAULT_RESET_TIMEOUT,
+    half_open_max_calls: int = DEFAULT_HALF_OPEN_MAX_CALLS,
+    backoff: float = DEFAULT_BACKOFF,
+    max_reset_timeout: float | None = None,
+    on_failure: OnFailure = "retry",
+    max_pending: int = 1024,
+    prefetch: int = PREFETCH,
+    on_skip: Callable[[_T, Exception], None] | None = None,
+    breaker: CircuitBreaker | None = None,
+    call_timeout: float | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    metrics: Metrics | None = None,
+) -> Callable[[Observable[_T]], Flowable[_R]]: ...
+
+
+@overload
+def circuit_break(
     action: Callable[[_T], Observable[_R]],
     *,
     failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
@@ -91,6 +121,7 @@ def circuit_break(
     prefetch: int = PREFETCH,
     on_skip: Callable[[_T, Exception], None] | None = None,
     breaker: CircuitBreaker | None = None,
+    call_timeout: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_R]]: ...
@@ -110,6 +141,7 @@ def circuit_break(
     prefetch: int = PREFETCH,
     on_skip: Callable[[_T, Exception], None] | None = None,
     breaker: CircuitBreaker | None = None,
+    call_timeout: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_R]]: ...
@@ -128,6 +160,7 @@ def circuit_break(
     prefetch: int = PREFETCH,
     on_skip: Callable[[_T, Exception], None] | None = None,
     breaker: CircuitBreaker | None = None,
+    call_timeout: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_R]]:
@@ -137,9 +170,9 @@ def circuit_break(
     asked for. While the breaker is open no call is made and no demand goes upstream.
 
     Args:
-        action: Called with each item; returns the result, or an Observable whose first
-            item is the result. Raising, or an Observable that errs or completes empty,
-            is a failed call.
+        action: Called with each item; returns the result, an Observable whose first
+            item is the result, or an awaitable (``async def``) that gives it. Raising,
+            or an Observable that errs or completes empty, is a failed call.
         failure_threshold: Consecutive failures that open the breaker (>= 1).
         reset_timeout: Seconds of scheduler time the breaker stays open (> 0).
         half_open_max_calls: Consecutive trial successes that close it again (>= 1).
@@ -156,6 +189,9 @@ def circuit_break(
         on_skip: Called with each skipped item and its error (``"skip"`` only).
         breaker: A :class:`CircuitBreaker` shared with other streams, instead of one per
             subscription; its settings apply, so the five above must not be given.
+        call_timeout: Seconds of scheduler time a call may take (> 0); a longer one is a
+            failed call with ``TimeoutError``: an awaited call is cancelled, a synchronous
+            one is judged when it returns (its result dropped). None: no limit.
         scheduler: The clock, and the scheduler ``action``'s Observables are subscribed
             with (default: the subscriber's).
         metrics: Counters to keep current, ``calls`` and ``failures`` included.
@@ -177,6 +213,7 @@ def circuit_break(
     check_int("prefetch", prefetch)
     check_callable("on_skip", on_skip, allow_none=True)
     check_instance("breaker", breaker, CircuitBreaker, "a CircuitBreaker", allow_none=True)
+    check_seconds("call_timeout", call_timeout, allow_none=True)
     check_scheduler(scheduler)
     check_metrics(metrics)
     if on_skip is not None and on_failure != "skip":
@@ -216,6 +253,7 @@ def circuit_break(
             on_skip=on_skip,
             capacity=max_pending,
             prefetch=prefetch,
+            call_timeout=call_timeout,
             scheduler=scheduler,
             metrics=metrics,
         )
@@ -231,6 +269,8 @@ class _CircuitDrain(Drain[_T, _R]):
         "_action",
         "_breaker",
         "_call",
+        "_call_timeout",
+        "_loop",
         "_on_failure",
         "_on_skip",
         "_owed",
@@ -252,11 +292,14 @@ class _CircuitDrain(Drain[_T, _R]):
         on_skip: Callable[[_T, Exception], None] | None,
         capacity: int,
         prefetch: int,
+        call_timeout: float | None,
         scheduler: abc.SchedulerBase | None,
         metrics: Metrics | None,
     ) -> None:
         super().__init__(downstream, capacity=capacity, scheduler=scheduler, metrics=metrics)
         self._action = action
+        self._call_timeout = call_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None  # for awaitable results
         self._breaker = breaker
         self._own = own
         self._on_failure = on_failure
@@ -271,6 +314,12 @@ class _CircuitDrain(Drain[_T, _R]):
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
         if self._scheduler is None:
             self._scheduler = scheduler
+        self._loop = find_loop(None, self._scheduler, scheduler)
+        if self._loop is None and is_async_callable(self._action):
+            # Fail now, not at the first item, and never leave a coroutine unawaited.
+            super().start(None, scheduler)
+            self._violate(no_loop_error("circuit_break with an async action", takes_loop=False))
+            return
         if isinstance(source, Flowable) and source.push_source is None:
             self._capacity = self._read_ahead
             if self._breaker.state == "open":
@@ -300,6 +349,8 @@ class _CircuitDrain(Drain[_T, _R]):
                     break
                 if self._metrics is not None:
                     self._metrics.increment("calls")
+                timeout = self._call_timeout
+                began = 0.0 if timeout is None else self._now()
                 try:
                     value = action(queue[0])
                 except Exception as err:
@@ -308,6 +359,8 @@ class _CircuitDrain(Drain[_T, _R]):
                     failed = False
                     if type(value) is not self._plain and self._awaits(value, permit):
                         continue  # its outcome may be there already
+                    if timeout is not None and self._now() - began > timeout:
+                        failed, value = True, _timed_out(timeout)
             elif call.outcome is None:
                 break
             else:
@@ -340,16 +393,47 @@ class _CircuitDrain(Drain[_T, _R]):
         self._replenish()
 
     def _awaits(self, value: object, permit: int) -> bool:
-        """Whether ``value`` is an Observable, now subscribed, whose outcome is awaited."""
-        if not isinstance(value, Observable):
-            self._plain = type(value)  # the next result of this type skips isinstance
+        """Whether ``value`` is an Observable or an awaitable, now started, whose outcome is
+        awaited (for at most ``call_timeout``)."""
+        if isinstance(value, Observable):
+            call = self._call = _Call(permit, self.drain)
+            try:
+                call.link.disposable = value.subscribe(call, scheduler=self._scheduler)
+            except Exception as err:
+                call.on_error(err)
+        elif inspect.isawaitable(value):
+            call = self._call = _Call(permit, self.drain)
+            self._start_awaitable(value, call)
+        else:
+            self._plain = type(value)  # the next result of this type skips the checks
             return False
-        call = self._call = _Call(permit, self.drain)
-        try:
-            call.link.disposable = value.subscribe(call, scheduler=self._scheduler)
-        except Exception as err:
-            call.on_error(err)
+        timeout = self._call_timeout
+        if timeout is not None and call.outcome is None:
+            call.timeout = timeout
+            call.timer.disposable = self.clock.schedule_relative(timeout, call.time_out)
         return True
+
+    def _start_awaitable(self, value: Awaitable[Any], call: _Call[Any]) -> None:
+        """Await ``value`` on the loop; its outcome settles ``call``, disposing it cancels."""
+        loop = self._loop
+        if loop is None:
+            if inspect.iscoroutine(value):
+                value.close()  # never awaited, and no warning saying so
+            what = "circuit_break, for the awaitable its action returned,"
+            call.on_error(no_loop_error(what, takes_loop=False))
+            return
+        if on_loop(loop):
+            task = asyncio.ensure_future(value, loop=loop)
+            call.link.disposable = Disposable(partial(run_on, loop, task.cancel))
+            task.add_done_callback(call.settle_future)
+        else:  # the loop's owner runs on another thread: hand the call over
+            future = asyncio.run_coroutine_threadsafe(_await(value), loop)
+
+            def cancel() -> None:
+                future.cancel()
+
+            call.link.disposable = Disposable(cancel)
+            future.add_done_callback(call.settle_future)
 
     def _failed(self, permit: int, error: Exception) -> int:
         """Count a failed call of the head item; return 1 if the item was let go (skip)."""
@@ -401,6 +485,7 @@ class _CircuitDrain(Drain[_T, _R]):
         call, self._call = self._call, None
         if call is not None:
             call.link.dispose()
+            call.timer.dispose()
             self._breaker.release(call.permit)
         if self._own:
             self._breaker.dispose()
@@ -413,6 +498,8 @@ class _Call(abc.ObserverBase[_R]):
         self.permit = permit
         self.outcome: tuple[bool, object] | None = None
         self.link = SingleAssignmentDisposable()
+        self.timer = SerialDisposable()
+        self.timeout = 0.0
         self._wake = wake
 
     def on_next(self, value: _R) -> None:
@@ -424,8 +511,28 @@ class _Call(abc.ObserverBase[_R]):
     def on_completed(self) -> None:
         self._settle(True, LookupError("the Observable returned by action completed empty"))
 
+    def time_out(self, _: abc.SchedulerBase, __: Any = None) -> None:
+        self._settle(True, _timed_out(self.timeout))
+
+    def settle_future(self, future: asyncio.Future[Any] | concurrent.futures.Future[Any]) -> None:
+        if future.cancelled():
+            self._settle(True, RuntimeError("the call was cancelled"))
+        elif (error := future.exception()) is not None:
+            self._settle(True, error if isinstance(error, Exception) else RuntimeError(error))
+        else:
+            self._settle(False, future.result())
+
     def _settle(self, failed: bool, value: object) -> None:
         if self.outcome is None:
             self.outcome = (failed, value)
             self.link.dispose()
+            self.timer.dispose()
             self._wake()
+
+
+async def _await(value: Awaitable[_R]) -> _R:
+    return await value
+
+
+def _timed_out(timeout: float) -> TimeoutError:
+    return TimeoutError(f"the call took longer than call_timeout={timeout}s")

@@ -175,6 +175,7 @@ TARGETS: dict[str, Target] = {
             "prefetch": count(1),
             "on_skip": NOT_CALLABLE,
             "breaker": OPTIONAL_BREAKER,
+            "call_timeout": OPTIONAL_SECONDS,
             "scheduler": OPTIONAL_SCHEDULER,
             "metrics": OPTIONAL_METRICS,
         },
