@@ -29,6 +29,7 @@ pushes or requests), ``metrics=None``. A block that could never end fails at onc
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Literal, TypeVar
@@ -173,6 +174,11 @@ class _BoundedBuffer(Drain[_T, _T]):
                 " (ops.subscribe_on(NewThreadScheduler())), read a pull source"
                 " (rx_backpressure.from_iterable), or use overflow='error' or shed"
             )
+        if _on_event_loop():
+            return (
+                "the producer runs on an asyncio event loop's thread, which must never block;"
+                " produce from another thread, or use overflow='error' or shed"
+            )
         for clock in (self._scheduler, self._subscribed_on):
             if isinstance(clock, VirtualTimeScheduler):
                 return f"the subscription runs on virtual time ({type(clock).__name__})"
@@ -205,3 +211,12 @@ class _BoundedBuffer(Drain[_T, _T]):
 
     def _release(self) -> None:
         self._wake_producers()
+
+
+def _on_event_loop() -> bool:
+    """Whether an asyncio event loop runs on this thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -6,6 +6,7 @@ the end are the only real-time ones, kept short.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -124,6 +125,27 @@ def test_block_policy_fails_at_once_when_its_own_scheduler_is_virtual() -> None:
         operator = bounded_buffer(2, scheduler=m.scheduler)
         result = m.start(source.pipe(operator), demand="1-------1-1--")
         assert result == m.exp("-a------b-(c,#)", error=error)
+
+
+def test_block_policy_fails_at_once_on_an_event_loops_thread_and_says_why() -> None:
+    # A producer on the loop's own thread would freeze the loop, and with it every consumer
+    # that could make room.
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=1)
+
+    async def produce() -> None:
+        subject: Subject[int] = Subject()
+        subject.pipe(bounded_buffer(2)).subscribe(subscriber)
+        for item in range(4):
+            subject.on_next(item)
+
+    asyncio.run(asyncio.wait_for(produce(), timeout=10))
+    assert subscriber.values == [0]  # 1 and 2 held; 3 finds no room and may not wait
+    assert len(subscriber.errors) == 0  # the error waits behind the held items
+    subscriber.request(2)
+    assert subscriber.values == [0, 1, 2]
+    [error] = subscriber.errors
+    assert isinstance(error, BufferOverflowError)
+    assert "asyncio event loop's thread, which must never block" in str(error)
 
 
 def test_items_that_fit_are_delivered_as_demand_comes_and_nothing_fails() -> None:
