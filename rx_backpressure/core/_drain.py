@@ -45,7 +45,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
@@ -61,8 +61,20 @@ from ._trampoline import on_trampoline
 
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
+_Item = TypeVar("_Item")
 
 _get_ident = threading.get_ident
+
+class RunTaker(Protocol[_Item]):
+    """A subscriber of ours that takes runs of items (the chain hand-off): a Drain, or
+    ``to_iterable``'s channel. ``_takes_batches()`` says whether it does; ``_arrive_batch``
+    takes a run from the stage above's loop owner, within the demand it gave, as that
+    many ``on_next`` calls would be."""
+
+    def _takes_batches(self) -> bool: ...
+
+    def _arrive_batch(self, values: list[_Item]) -> None: ...
+
 
 _DONE, _AGAIN, _ENDED = object(), object(), object()
 """What a pass of the loop tells the loop (see ``Drain._pass``)."""
@@ -161,9 +173,10 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._timer = SerialDisposable()
         self._read_clock: Callable[[], float] | None = None
         self._metrics = metrics
-        # The chain hand-off: a downstream stage of ours that takes runs of items.
-        self._batch_down: Drain[_Out, Any] | None = (
-            downstream if isinstance(downstream, Drain) and downstream._takes_batches() else None
+        # The chain hand-off: a subscriber of ours that takes runs of items.
+        takes = getattr(downstream, "_takes_batches", None)
+        self._batch_down: RunTaker[_Out] | None = (
+            cast("RunTaker[_Out]", downstream) if takes is not None and takes() else None
         )
 
     def _takes_batches(self) -> bool:
@@ -729,7 +742,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             return _ENDED
         return outcome
 
-    def _emit_run(self, down: Drain[_Out, Any], limit: int) -> int:
+    def _emit_run(self, down: RunTaker[_Out], limit: int) -> int:
         """``_emit`` for a stage of ours below (the chain hand-off): what ``_emit`` delivers
         is collected, at most ``RUN`` items a call, and handed on as one run. Items
         collected before ``_emit`` failed go on before the failure."""

@@ -65,25 +65,44 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
     def on_next(self, value: _T) -> None:
         with self.ready:
             if len(self.items) + len(self.taken) >= self.prefetch:
-                self.error = BufferOverflowError(
-                    f"the source sent more than the {self.prefetch} items requested (rule 1.1)"
-                )
-                self.finished = True
+                self._too_many()
             else:
                 self.items.append(value)
             if self.waiting:
                 self.ready.notify()
 
+    def _takes_batches(self) -> bool:
+        return True
+
+    def _arrive_batch(self, values: list[_T]) -> None:
+        """A run of items from a stage of ours (the chain hand-off): one lock round trip and
+        at most one wake-up for all of them."""
+        with self.ready:
+            room = self.prefetch - len(self.items) - len(self.taken)
+            if len(values) > room:
+                self.items.extend(values[: max(room, 0)])
+                self._too_many()
+            else:
+                self.items.extend(values)
+            if self.waiting:
+                self.ready.notify(len(values))  # a waiting consumer for each item, at most
+
+    def _too_many(self) -> None:
+        self.error = BufferOverflowError(
+            f"the source sent more than the {self.prefetch} items requested (rule 1.1)"
+        )
+        self.finished = True
+
     def on_error(self, error: Exception) -> None:
         with self.ready:
             self.error = error
             self.finished = True
-            self.ready.notify()
+            self.ready.notify_all()  # every consumer waiting on any thread sees the end
 
     def on_completed(self) -> None:
         with self.ready:
             self.finished = True
-            self.ready.notify()
+            self.ready.notify_all()
 
     def cancel(self) -> None:
         with self.ready:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from reactivex.scheduler import NewThreadScheduler
+from reactivex.subject import Subject
 
 import rx_backpressure as bp
 from rx_backpressure.core import Drain, Subscriber, Subscription
+from rx_backpressure.sources._to_iterable import _Channel
 
 
 class Counting:
@@ -120,3 +123,54 @@ def test_works_across_threads_with_an_asynchronous_source() -> None:
     assert list(bp.to_iterable(source, prefetch=32)) == list(range(5_000))
     assert threads
     assert threading.get_ident() not in threads
+
+
+@pytest.mark.needs("runs")
+def test_a_stage_of_ours_hands_the_consumer_runs_not_single_items() -> None:
+    runs: list[int] = []
+    arrive = _Channel._arrive_batch
+
+    def counted(self: _Channel[int], values: list[int]) -> None:
+        runs.append(len(values))
+        arrive(self, values)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_Channel, "_arrive_batch", counted)
+        got = list(bp.to_iterable(bp.from_iterable(range(200)).pipe(bp.bounded_buffer(16))))
+    assert got == list(range(200))
+    # The buffer is asked 16 at a time and each answer goes straight on (the consumer asked
+    # for 64) as one run: never an item at a time.
+    assert runs == [16] * 12 + [8]
+
+
+def test_a_run_beyond_what_was_requested_is_refused_after_what_fits() -> None:
+    channel: _Channel[int] = _Channel(prefetch=2)
+    channel._arrive_batch([1, 2, 3])
+    assert list(channel.items) == [1, 2]
+    assert isinstance(channel.error, bp.BufferOverflowError)
+    assert channel.finished
+
+
+def test_every_consumer_thread_waiting_at_the_end_sees_the_end() -> None:
+    subject: Subject[int] = Subject()
+    iterator = bp.to_iterable(subject.pipe(bp.bounded_buffer(4)))
+    ended: list[str] = []
+
+    def consume() -> None:
+        for _ in iterator:
+            pass
+        ended.append(threading.current_thread().name)
+
+    subject.on_next(0)  # nothing subscribed yet: the first next() subscribes
+    consumers = [threading.Thread(target=consume, name=f"c{i}") for i in range(3)]
+    for thread in consumers:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while iterator._channel.waiting < 3 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert iterator._channel.waiting == 3
+    subject.on_completed()
+    for thread in consumers:
+        thread.join(10)
+        assert not thread.is_alive()
+    assert sorted(ended) == ["c0", "c1", "c2"]
