@@ -33,6 +33,7 @@ from ._drain import Drain
 from ._errors import BufferOverflowError
 from ._flowable import Flowable, install_piping
 from ._subscription import Subscriber, Subscription, is_subscriber
+from ._trampoline import on_trampoline
 from ._validate import check_callable, check_instance
 
 _T = TypeVar("_T")
@@ -283,7 +284,13 @@ class _Bridge(Subscription):
         if cancelled:
             subscription.cancel()
             return
-        for n in waiting:
+        if waiting:
+            # A trampoline step: a synchronous source then runs at the trampoline's depth,
+            # not at the bottom of the operators' nested subscribe calls.
+            on_trampoline(lambda: self._ask(subscription, waiting))
+
+    def _ask(self, subscription: Subscription, amounts: list[int]) -> None:
+        for n in amounts:
             subscription.request(n)
 
     def swallowed(self) -> None:

@@ -65,6 +65,7 @@ _Item = TypeVar("_Item")
 
 _get_ident = threading.get_ident
 
+
 class RunTaker(Protocol[_Item]):
     """A subscriber of ours that takes runs of items (the chain hand-off): a Drain, or
     ``to_iterable``'s channel. ``_takes_batches()`` says whether it does; ``_arrive_batch``

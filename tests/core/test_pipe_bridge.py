@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -379,3 +381,32 @@ def test_exact_operators_after_a_push_segment_stay_push() -> None:
     seen: list[int] = []
     piped.subscribe(seen.append)
     assert seen == [2, 1]
+
+
+def test_a_synchronous_source_runs_at_the_trampolines_depth_as_reactivexs_own_does() -> None:
+    # The bridge asks its source as a trampoline step, so the items flow from the depth
+    # where reactivex's own sources run theirs, not from under the operators' nested
+    # subscribe calls: each more map adds the same frames per item as in reactivex.
+    def depth_at_sink(source: Callable[[], Any], k: int) -> int:
+        depths: list[int] = []
+
+        def sink(_: object) -> None:
+            frame: FrameType | None = sys._getframe()
+            count = 0
+            while frame is not None:
+                frame, count = frame.f_back, count + 1
+            depths.append(count)
+
+        source().pipe(*(ops.map(lambda x: x) for _ in range(k))).subscribe(sink)
+        assert len(set(depths)) == 1, depths
+        return depths[0]
+
+    def ours() -> Any:
+        return bp.from_iterable(range(3))
+
+    def theirs() -> Any:
+        return reactivex.from_iterable(range(3))
+
+    growth_ours = depth_at_sink(ours, 10) - depth_at_sink(ours, 1)
+    growth_theirs = depth_at_sink(theirs, 10) - depth_at_sink(theirs, 1)
+    assert growth_ours == growth_theirs
