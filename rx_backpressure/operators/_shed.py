@@ -98,6 +98,8 @@ STEP = 128
 
 
 class _Shed(Drain[_T, _T]):
+    _batches = True  # runs from a stage of ours above: see _arrive_batch
+
     def __init__(
         self,
         downstream: Subscriber[_T],
@@ -120,18 +122,29 @@ class _Shed(Drain[_T, _T]):
         if CurrentThreadScheduler.singleton().schedule_required():
             self._request_upstream(UNBOUNDED)
         else:
+            self.on_next = self._stepped_next  # type: ignore[method-assign]
             on_trampoline(self._step)
 
     def _step(self) -> None:
         self._step_left = STEP
         self._request_upstream(STEP)
 
-    def on_next(self, value: _T) -> None:
+    def _stepped(self, count: int) -> None:
+        """``count`` of the step's items are here; once all are, the next step queues."""
         if self._step_left:
-            self._step_left -= 1
-            if not self._step_left:  # the step's items are all here: the next step queues
+            self._step_left -= count
+            if self._step_left <= 0:
+                self._step_left = 0
                 on_trampoline(self._step)
-        self._arrive(value)
+
+    def _stepped_next(self, value: _T) -> None:
+        """``on_next`` while stepping (otherwise ``on_next`` is ``_accept``: one call less)."""
+        self._stepped(1)
+        self._accept(value)
+
+    def _arrive_batch(self, values: list[_T]) -> None:
+        self._stepped(len(values))
+        self._accept_batch(values)
 
     def _overflow(self, value: _T) -> None:
         left_out = self._offer(value, evict=self._evict)
