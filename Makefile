@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo bench lint typecheck docs clean soak
+.PHONY: test demo demo-kafka bench lint typecheck docs clean soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ soak: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/rx-backpressure demo
+
+demo-kafka: $(STAMP)
+	$(BIN)/rx-backpressure demo --kafka
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -79,6 +79,20 @@ def _parser() -> argparse.ArgumentParser:
         help="run on a thread with the real clock, with a progress bar",
     )
     demo.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    demo.add_argument(
+        "--kafka",
+        action="store_true",
+        help=(
+            "consumer lag on a Kafka topic instead (real time, 15 s unless --duration): "
+            "needs the kafka extra; starts an embedded broker unless --bootstrap is given"
+        ),
+    )
+    demo.add_argument(
+        "--bootstrap",
+        metavar="HOST:PORT",
+        default=None,
+        help="with --kafka: the Kafka cluster to use instead of the embedded broker",
+    )
     return parser
 
 
@@ -94,6 +108,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rx-backpressure`` command."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.bootstrap is not None and not args.kafka:
+        parser.error("--bootstrap goes with --kafka")
+    if args.kafka and (args.strategy or args.plot or args.real_time or args.json):
+        parser.error("--kafka takes --bootstrap, --duration, --producer-rate, --consumer-rate")
+    if args.kafka:
+        try:
+            from .demo._kafka import main as kafka_demo
+            from .kafka import from_topics  # noqa: F401
+        except ImportError as missing:
+            parser.error(str(missing))
+        return kafka_demo(
+            args.bootstrap,
+            args.duration if args.duration is not None else 15.0,
+            args.producer_rate,
+            args.consumer_rate,
+        )
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401

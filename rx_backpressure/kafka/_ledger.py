@@ -1,0 +1,149 @@
+"""The ledger: what was polled, what was acked, and what may be committed, per partition.
+
+Acks come from any thread, in any order; the poll thread records polled offsets and reads
+what to commit. Everything here is under one lock (``lock``; ``cond`` waits on it), which also
+wakes the poll thread when demand grows, an ack makes room under ``max_unacked``, enough
+acks call for a commit, or the subscription stops.
+
+Per partition, ``pending`` holds the polled offsets not yet passed by the commit point, in
+the order they were polled (Kafka's order); ``acked`` those of them that were acked out of
+order. The commit point ``done`` is the offset after the longest run of acked offsets from
+the start with no unacked one in it, so a commit never skips an unprocessed record.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from ..core import UNBOUNDED, add_demand
+
+
+class PartitionLedger:
+    """One assigned partition, for as long as it stays assigned (``live``)."""
+
+    __slots__ = (
+        "acked",
+        "committed",
+        "done",
+        "ledger",
+        "live",
+        "partition",
+        "pending",
+        "stamps",
+        "topic",
+    )
+
+    def __init__(self, ledger: Ledger, topic: str, partition: int) -> None:
+        self.ledger = ledger
+        self.topic = topic
+        self.partition = partition
+        self.pending: deque[int] = deque()
+        self.stamps: deque[float | None] = deque()  # the timestamps of ``pending``
+        self.acked: set[int] = set()
+        self.done: int | None = None  # the offset after the gap-free acked run
+        self.committed: int | None = None  # the group's committed offset (-1: none), if read
+        self.live = True
+
+    @property
+    def unacked(self) -> int:
+        return len(self.pending) - len(self.acked)
+
+
+class Ledger:
+    """Demand, acks and commit points of one subscription (see the module notes)."""
+
+    def __init__(self, max_unacked: int, commit_every: int) -> None:
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)  # waits and wakes under ``lock``
+        self.partitions: dict[tuple[str, int], PartitionLedger] = {}
+        self.max_unacked = max_unacked
+        self.commit_every = commit_every
+        self.wanted = 0  # demand not yet polled for
+        self.unacked = 0  # polled (held or emitted) and not acked, over live partitions
+        self.since_commit = 0  # acks since the last commit
+        self.stopping = False
+
+    def room(self, max_poll: int) -> int:
+        """How many records the poll thread may poll now (under the lock)."""
+        return min(self.wanted, max_poll, self.max_unacked - self.unacked)
+
+    def add_demand(self, n: int) -> None:
+        with self.lock:
+            self.wanted = add_demand(self.wanted, n)
+            self.cond.notify()
+
+    def give_back(self, n: int) -> None:
+        """Records polled against demand were discarded (their partition was revoked)."""
+        self.add_demand(n)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            self.cond.notify()
+
+    def assign(self, topic: str, partition: int) -> PartitionLedger:
+        with self.lock:
+            slot = self.partitions[(topic, partition)] = PartitionLedger(self, topic, partition)
+            return slot
+
+    def revoke(self, topic: str, partition: int) -> PartitionLedger | None:
+        """Forget a partition: its records still held or unacked count no more."""
+        with self.lock:
+            slot = self.partitions.pop((topic, partition), None)
+            if slot is not None:
+                slot.live = False
+                self.unacked -= slot.unacked
+                self.cond.notify()
+            return slot
+
+    def ack(self, slot: PartitionLedger, offset: int) -> None:
+        with self.lock:
+            pending = slot.pending
+            if not slot.live or not pending or offset < pending[0] or offset in slot.acked:
+                return  # moot (revoked), or acked already
+            self.unacked -= 1
+            self.since_commit += 1
+            if offset == pending[0]:
+                acked = slot.acked
+                pending.popleft()
+                slot.stamps.popleft()
+                done = offset
+                while pending and pending[0] in acked:
+                    done = pending.popleft()
+                    slot.stamps.popleft()
+                    acked.discard(done)
+                slot.done = done + 1
+            else:
+                slot.acked.add(offset)
+            if self.unacked == self.max_unacked - 1 or self.since_commit == self.commit_every:
+                self.cond.notify()
+
+    def to_commit(
+        self, slots: list[PartitionLedger] | None = None
+    ) -> list[tuple[PartitionLedger, int]]:
+        """The commit points that moved since the last commit (of ``slots``, or all)."""
+        with self.lock:
+            chosen = list(self.partitions.values()) if slots is None else slots
+            if slots is None:
+                self.since_commit = 0
+            return [
+                (slot, slot.done)
+                for slot in chosen
+                if slot.done is not None and slot.done != slot.committed
+            ]
+
+    def oldest_unacked(self) -> float | None:
+        """The timestamp of the oldest unacked record (the first gap of each partition)."""
+        with self.lock:
+            stamps = [s.stamps[0] for s in self.partitions.values() if s.stamps]
+        known = [stamp for stamp in stamps if stamp is not None]
+        return min(known) if known else None
+
+    def polled(self, slot: PartitionLedger, offset: int, stamp: float | None) -> None:
+        """A record was polled against demand (the poll thread, under the lock)."""
+        slot.pending.append(offset)
+        slot.stamps.append(stamp)
+        self.unacked += 1
+        if self.wanted != UNBOUNDED:
+            self.wanted -= 1

@@ -1,0 +1,398 @@
+"""The poll thread of one ``from_topics`` subscription: the only thread that touches its
+consumer.
+
+It polls for at most ``min(demand not yet polled for, max_poll, max_unacked - unacked)``
+records and hands each to the subscription's drain. With nothing to poll for, it waits for
+demand without polling; after ``PAUSE_AFTER`` seconds it pauses the assigned partitions and
+calls ``poll`` at least every ``IDLE`` seconds, so the consumer stays in its group
+(heartbeats and ``max.poll.interval.ms``) however long downstream takes. Rebalance
+callbacks, commits and lag readings run here too, between polls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from ..core import Metrics
+from ._errors import KafkaSourceError
+from ._lag import LagReader
+from ._ledger import Ledger, PartitionLedger
+from ._record import Record, headers_of, timestamp_of
+
+IDLE = 0.1
+"""Seconds the poll thread waits at most between two polls of its consumer once paused."""
+
+PAUSE_AFTER = 1.0
+"""Seconds without demand before the partitions are paused. Pausing drops librdkafka's
+prefetched records, and resuming fetches them again (a round trip, more on some brokers),
+so a consumer that asks again within this time keeps its prefetch; meanwhile the consumer
+is not polled, so nothing arrives that was not asked for."""
+
+_FAILING = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError._AUTHENTICATION,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError.TOPIC_EXCEPTION,
+}
+"""Errors that no retry mends: the stream fails with them."""
+
+Deserializer = Callable[[bytes | None, SerializationContext], Any]
+
+
+class Sink(Protocol):
+    """What the poll thread hands its records and its failure to (the drain)."""
+
+    def deliver(self, records: list[Record]) -> None: ...
+
+    def fail(self, error: Exception) -> None: ...
+
+    def now(self) -> float: ...
+
+    def wall_clock(self) -> float: ...
+
+
+def failing(error: KafkaError) -> bool:
+    return error.fatal() or error.code() in _FAILING
+
+
+class Poller:
+    """Runs one consumer on a thread of its own (see the module notes)."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        ledger: Ledger,
+        topics: list[str],
+        settings: dict[str, Any],
+        *,
+        max_poll: int,
+        commit_interval: float,
+        lag_interval: float,
+        metrics: Metrics | None,
+    ) -> None:
+        self._sink = sink
+        self._ledger = ledger
+        self._topics = topics
+        settings = dict(settings)
+        self._key_serde: Deserializer | None = settings.pop("key.deserializer", None)
+        self._value_serde: Deserializer | None = settings.pop("value.deserializer", None)
+        self._user_error_cb: Callable[[KafkaError], None] | None = settings.pop("error_cb", None)
+        settings["error_cb"] = self._on_client_error
+        settings["enable.auto.commit"] = False
+        strategy = str(settings.get("partition.assignment.strategy", ""))
+        self._cooperative = (
+            "cooperative" in strategy or settings.get("group.protocol") == "consumer"
+        )
+        self._unreachable_after = float(settings.get("session.timeout.ms", 45_000)) / 1000
+        self._settings = settings
+        self._max_poll = max_poll
+        self._commit_interval = commit_interval
+        self._lag_interval = lag_interval
+        self._metrics = metrics
+        self._consumer: Consumer | None = None
+        self._paused = False
+        self._closing = False
+        self._failure: KafkaSourceError | None = None
+        self._down_since: float | None = None
+        self._down_error: KafkaError | None = None
+        self._thread = threading.Thread(target=self._run, name="rx_backpressure-kafka", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        ledger = self._ledger
+        consumer: Consumer | None = None
+        try:
+            with ledger.lock:
+                if ledger.stopping:
+                    return
+            consumer = self._consumer = Consumer(self._settings)
+            lag = LagReader(consumer, ledger, self._sink, self._metrics)
+            consumer.subscribe(
+                self._topics,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+            now = self._sink.now
+            last_commit = last_lag = now()
+            idle_since: float | None = None  # when demand last ran out
+            while True:
+                with ledger.lock:
+                    room = ledger.room(self._max_poll)
+                    if (
+                        room <= 0
+                        and not ledger.stopping
+                        and ledger.since_commit < ledger.commit_every
+                    ):
+                        ledger.cond.wait(IDLE)
+                        room = ledger.room(self._max_poll)
+                    if ledger.stopping:
+                        break
+                    due = ledger.since_commit >= ledger.commit_every
+                moment = now()
+                if room > 0:
+                    idle_since = None
+                    self._take(self._fetch(consumer, room))
+                elif idle_since is None:
+                    idle_since = moment
+                elif self._paused or moment - idle_since >= PAUSE_AFTER:
+                    self._set_paused(consumer, True)
+                    self._refuse(consumer, consumer.poll(0))
+                self._check()
+                if due or moment - last_commit >= self._commit_interval:
+                    self._commit(consumer, None)
+                    last_commit = moment
+                if self._metrics is not None and moment - last_lag >= self._lag_interval:
+                    lag.refresh()
+                    last_lag = moment
+                self._check_reachable(consumer, moment)
+        except KafkaSourceError as err:
+            self._sink.fail(err)
+        except KafkaException as err:
+            error = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
+            failure = KafkaSourceError(f"the Kafka consumer failed: {err}", error)
+            failure.__cause__ = err
+            self._sink.fail(failure)
+        except Exception as err:  # a bug or a broken config: the stream fails, the thread ends
+            failure = KafkaSourceError(f"the Kafka consumer failed: {err!r}")
+            failure.__cause__ = err
+            self._sink.fail(failure)
+        finally:
+            ledger.stop()
+            if consumer is not None:
+                self._close(consumer)
+
+    def _fetch(self, consumer: Consumer, room: int) -> list[Message]:
+        """Up to ``room`` messages: what is there at once, else the first to arrive within
+        ``IDLE`` and whatever came with it."""
+        self._set_paused(consumer, False)
+        messages = consumer.consume(room, 0)
+        if messages:
+            return messages
+        first = consumer.poll(IDLE)
+        if first is None:
+            return []
+        if room == 1:
+            return [first]
+        return [first, *consumer.consume(room - 1, 0)]
+
+    def _take(self, messages: list[Message]) -> None:
+        ledger = self._ledger
+        partitions = ledger.partitions
+        key_serde, value_serde = self._key_serde, self._value_serde
+        records: list[Record] = []
+        try:
+            for message in messages:
+                error = message.error()
+                if error is not None:
+                    self._message_error(message, error)
+                    continue
+                topic, partition = message.topic(), message.partition()
+                offset = message.offset()
+                assert topic is not None
+                assert partition is not None
+                assert offset is not None
+                slot = partitions.get((topic, partition))
+                if slot is None:  # not ours (any more): its owner reads it
+                    continue
+                key: Any = message.key()
+                value: Any = message.value()
+                if key_serde is not None or value_serde is not None:
+                    key, value = self._deserialize(message, key, value)
+                stamp, headers = timestamp_of(message), headers_of(message)
+                records.append(Record(topic, partition, offset, key, value, stamp, headers, slot))
+        finally:
+            # What was taken before a failing message still goes out, ahead of the error.
+            if records:
+                with ledger.lock:
+                    for record in records:
+                        ledger.polled(record._slot, record.offset, record.timestamp)
+                self._sink.deliver(records)  # one hand-off (one lock round trip) a poll
+
+    def _deserialize(self, message: Message, key: Any, value: Any) -> tuple[Any, Any]:
+        topic = message.topic()
+        assert topic is not None
+        headers = message.headers()
+        field = "key"
+        try:
+            if self._key_serde is not None:
+                key = self._key_serde(key, SerializationContext(topic, MessageField.KEY, headers))
+            field = "value"
+            if self._value_serde is not None:
+                value = self._value_serde(
+                    value, SerializationContext(topic, MessageField.VALUE, headers)
+                )
+        except Exception as err:
+            failure = KafkaSourceError(
+                f"could not deserialize the {field} of the record at topic {topic!r}, "
+                f"partition {message.partition()}, offset {message.offset()}: {err!r}"
+            )
+            raise failure from err
+        return key, value
+
+    def _refuse(self, consumer: Consumer, message: Message | None) -> None:
+        """A message polled with no demand for it (fetched before its partition was paused):
+        put it back, to be fetched again when there is demand."""
+        if message is None:
+            return
+        if message.error() is not None:
+            self._take([message])
+            return
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None
+        assert partition is not None
+        assert offset is not None
+        if (topic, partition) in self._ledger.partitions:
+            consumer.seek(TopicPartition(topic, partition, offset))
+
+    def _message_error(self, message: Message, error: KafkaError) -> None:
+        if error.code() == KafkaError._PARTITION_EOF or (error.retriable() and not failing(error)):
+            return
+        where = f"topic {message.topic()!r}"
+        if message.partition() is not None and message.partition() >= 0:  # type: ignore[operator]
+            where += f", partition {message.partition()}, offset {message.offset()}"
+        raise KafkaSourceError(f"Kafka error at {where}: {error.str()}", error) from KafkaException(
+            error
+        )
+
+    # -- pause and resume -----------------------------------------------------------------
+
+    def _set_paused(self, consumer: Consumer, paused: bool) -> None:
+        if paused == self._paused:
+            return
+        self._paused = paused
+        assigned = consumer.assignment()
+        if assigned:
+            (consumer.pause if paused else consumer.resume)(assigned)
+        if self._metrics is not None:
+            self._metrics.set("paused", len(assigned) if paused else 0)
+
+    # -- rebalances -----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._cooperative:
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
+        if self._paused and partitions:
+            consumer.pause(partitions)  # a partition assigned while paused starts paused
+        for tp in partitions:
+            self._ledger.assign(tp.topic, tp.partition)
+        self._count_assigned(consumer)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._closing:  # committed already; the closing client unassigns by itself
+            self._forget(partitions)
+            return
+        slots = [self._ledger.partitions.get((tp.topic, tp.partition)) for tp in partitions]
+        live = [slot for slot in slots if slot is not None]
+        try:
+            self._commit(consumer, live)  # acked records of revoked partitions first
+        finally:
+            self._forget(partitions)
+            if self._cooperative:
+                consumer.incremental_unassign(partitions)
+            else:
+                consumer.unassign()
+            self._count_assigned(consumer)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._forget(partitions)  # another member may own them already: nothing to commit
+        if self._closing:
+            return
+        if self._cooperative:
+            consumer.incremental_unassign(partitions)
+        else:
+            consumer.unassign()
+        self._count_assigned(consumer)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        metrics = self._metrics
+        for tp in partitions:
+            self._ledger.revoke(tp.topic, tp.partition)
+            if metrics is not None:
+                metrics.increment("revoked")
+                for name in ("lag", "position_lag"):
+                    metrics.set(f"{name}.{tp.topic}.{tp.partition}", 0)
+
+    def _count_assigned(self, consumer: Consumer) -> None:
+        if self._metrics is not None:
+            assigned = len(consumer.assignment())
+            self._metrics.set("assigned", assigned)
+            self._metrics.set("paused", assigned if self._paused else 0)
+
+    # -- commits --------------------------------------------------------------------------
+
+    def _commit(self, consumer: Consumer, slots: list[PartitionLedger] | None) -> None:
+        points = self._ledger.to_commit(slots)
+        if not points:
+            return
+        offsets = [TopicPartition(slot.topic, slot.partition, done) for slot, done in points]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as err:
+            error = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
+            if error is not None and failing(error):
+                raise KafkaSourceError(f"could not commit offsets: {error.str()}", error) from err
+            return  # a rebalance under way, say: the next commit, or the next owner, has it
+        with self._ledger.lock:
+            for slot, done in points:
+                if slot.committed is None or done > slot.committed:
+                    slot.committed = done
+        if self._metrics is not None:
+            self._metrics.increment("commits")
+
+    def _close(self, consumer: Consumer) -> None:
+        # The stream has ended: a failure here has nowhere to go, and closing comes next.
+        with contextlib.suppress(Exception):
+            self._commit(consumer, None)
+        self._closing = True
+        with contextlib.suppress(Exception):
+            consumer.close()  # leaves the group at once
+
+    # -- client errors --------------------------------------------------------------------
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        if self._user_error_cb is not None:
+            self._user_error_cb(error)
+        if failing(error):
+            if self._failure is None:
+                self._failure = KafkaSourceError(f"Kafka client error: {error.str()}", error)
+        elif error.code() == KafkaError._ALL_BROKERS_DOWN and self._down_since is None:
+            self._down_since = self._sink.now()
+            self._down_error = error
+
+    def _check(self) -> None:
+        failure = self._failure
+        if failure is not None:
+            raise failure from KafkaException(failure.error)
+
+    def _check_reachable(self, consumer: Consumer, now: float) -> None:
+        """Brokers reported down for longer than ``session.timeout.ms`` (by then the group
+        has given our partitions away): fail, unless a metadata request now succeeds."""
+        since = self._down_since
+        if since is None or now - since < self._unreachable_after:
+            return
+        try:
+            consumer.list_topics(timeout=min(self._unreachable_after, 5.0))
+        except KafkaException as err:
+            servers = self._settings["bootstrap.servers"]
+            raise KafkaSourceError(
+                f"no Kafka broker reachable at {servers!r} for "
+                f"{self._unreachable_after:g} s (session.timeout.ms)",
+                self._down_error,
+            ) from err
+        self._down_since = None

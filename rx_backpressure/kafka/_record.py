@@ -1,0 +1,94 @@
+"""Record (what ``from_topics`` emits) and DeliveryReport (what ``to_topic`` emits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import KafkaError, Message
+
+if TYPE_CHECKING:
+    from ._ledger import PartitionLedger
+
+Headers = tuple[tuple[str, bytes | None], ...]
+
+
+def timestamp_of(message: Message) -> float | None:
+    """The message's timestamp in seconds since the epoch; None if it has none."""
+    kind, millis = message.timestamp()
+    return millis / 1000 if kind != 0 else None
+
+
+def headers_of(message: Message) -> Headers:
+    """The message's headers as ``(name, value)`` pairs, values as bytes."""
+    found = message.headers()
+    if not found:
+        return ()
+    pairs = found.items() if isinstance(found, dict) else found
+    return tuple((name, v.encode() if isinstance(v, str) else v) for name, v in pairs)
+
+
+class Record:
+    """One Kafka record, to be acknowledged with :meth:`ack` once it has been processed.
+
+    ``key`` and ``value`` are bytes (or None), or what the config's ``key.deserializer``
+    and ``value.deserializer`` made of them; ``timestamp`` is in seconds since the epoch
+    (None if the broker gave none); ``headers`` is a tuple of ``(name, value)`` pairs.
+    Only acknowledged records are committed, per partition up to the first one that is not.
+    """
+
+    __slots__ = ("_slot", "headers", "key", "offset", "partition", "timestamp", "topic", "value")
+
+    topic: str
+    partition: int
+    offset: int
+    key: Any
+    value: Any
+    timestamp: float | None
+    headers: Headers
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: Any,
+        value: Any,
+        timestamp: float | None,
+        headers: Headers,
+        slot: PartitionLedger,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.timestamp = timestamp
+        self.headers = headers
+        self._slot = slot
+
+    def ack(self) -> None:
+        """Mark this record processed, from any thread; a second call does nothing. After
+        its partition was revoked the ack is moot: the partition's new owner reads it again."""
+        slot = self._slot
+        slot.ledger.ack(slot, self.offset)
+
+    def __repr__(self) -> str:
+        return (
+            f"Record(topic={self.topic!r}, partition={self.partition}, offset={self.offset}, "
+            f"key={self.key!r}, value={self.value!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """The broker's confirmation of one produced item: where it was written.
+
+    ``error`` is always None in a report that is emitted: a failed delivery fails the
+    stream with :class:`KafkaDeliveryError` instead.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    error: KafkaError | None = None

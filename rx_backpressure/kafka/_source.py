@@ -1,0 +1,171 @@
+"""from_topics: a consumer-group source that polls only for what was requested.
+
+Each subscription is one consumer in the group, polled by a thread of its own, and
+delivers on a second thread of its own, so however long ``on_next`` takes, the consumer
+goes on heartbeating and polling (paused)::
+
+    from_topics("orders", config, max_poll=500)
+    request:   3-------------2--------
+    poll:      (3)-----------(2)------      consume(3), later consume(2)
+    output:    (a,b,c)-------(d,e)----
+    partitions: resumed, then paused while nothing is requested
+
+    acks:      ack(a) ack(c)          ack(b)
+    commit:    a+1                    c+1    (per partition: up to the first unacked)
+
+Records are committed only once acked: per partition the offset after the longest gap-free
+run of acked records, every ``commit_every`` acks or ``commit_interval`` seconds, on
+cancel, on the end of the stream and when the partition is revoked. At most
+``max_unacked`` records are polled and not acked; at the bound polling stops (the consumer
+stays in the group) until acks come back. Records of a revoked partition that were polled
+but not yet emitted are dropped: its new owner reads them again.
+
+Defaults: ``max_poll=500``, ``max_unacked=10_000``, ``commit_every=1_000``,
+``commit_interval=5.0``, ``lag_interval=1.0``, ``metrics=None``. The config gets
+``enable.auto.commit=false`` and, unless it sets them, a modest librdkafka fetch queue
+(``queued.max.messages.kbytes=8192``, ``queued.min.messages=10000``,
+``fetch.queue.backoff.ms=20``) and ``auto.offset.reset=earliest``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from reactivex import abc
+from reactivex.scheduler import EventLoopScheduler
+
+from ..core import (
+    Drain,
+    Flowable,
+    Metrics,
+    Subscriber,
+    Subscription,
+    check_instance,
+    check_int,
+    check_metrics,
+    check_seconds,
+)
+from ._config import CONSUMER_DEFAULTS, check_config, check_topic
+from ._ledger import Ledger
+from ._poller import Poller
+from ._record import Record
+
+
+def from_topics(
+    topics: str | Sequence[str],
+    config: Mapping[str, Any],
+    *,
+    max_poll: int = 500,
+    max_unacked: int = 10_000,
+    commit_every: int = 1_000,
+    commit_interval: float = 5.0,
+    lag_interval: float = 1.0,
+    metrics: Metrics | None = None,
+) -> Flowable[Record]:
+    """A Flowable of the records of ``topics``, read by one group member per subscription.
+
+    ``config`` is confluent-kafka's (``bootstrap.servers`` and ``group.id`` required; a
+    ``key.deserializer``/``value.deserializer`` callable is applied to each record).
+    Errors that no retry mends (no broker reachable for ``session.timeout.ms``, an
+    authorization failure, a fatal client error, a topic that cannot be read, a record that
+    cannot be deserialized) reach ``on_error`` as :class:`KafkaSourceError`. Cancelling
+    commits what was acked and closes the consumer, which leaves the group at once.
+    ``metrics`` gets the drain's counts, ``assigned``, ``paused``, ``revoked``, ``commits``
+    and the lag gauges (see ``docs/kafka.md``).
+    """
+    if isinstance(topics, str):
+        names = [check_topic("topics", topics)]
+    else:
+        check_instance("topics", topics, Sequence, "a topic name or a sequence of them")
+        names = [check_topic(f"topics[{i}]", topic) for i, topic in enumerate(topics)]
+        if not names:
+            raise ValueError(f"topics must name at least one topic, got {topics!r}")
+    settings = {**CONSUMER_DEFAULTS, **check_config("config", config, consumer=True)}
+    check_int("max_poll", max_poll)
+    check_int("max_unacked", max_unacked)
+    check_int("commit_every", commit_every)
+    check_seconds("commit_interval", commit_interval)
+    check_seconds("lag_interval", lag_interval)
+    check_metrics(metrics)
+
+    def subscribe(
+        subscriber: Subscriber[Record], scheduler: abc.SchedulerBase | None
+    ) -> Subscription:
+        ledger = Ledger(max_unacked, commit_every)
+        drain = _TopicsDrain(subscriber, ledger, metrics)
+        poller = Poller(
+            drain,
+            ledger,
+            names,
+            settings,
+            max_poll=max_poll,
+            commit_interval=commit_interval,
+            lag_interval=lag_interval,
+            metrics=metrics,
+        )
+        drain.start(None, scheduler)
+        if not drain.ended:
+            poller.start()
+        return drain
+
+    return Flowable(subscribe)
+
+
+class _TopicsDrain(Drain[Record, Record]):
+    """Holds polled records until they are delivered, on its own delivery thread."""
+
+    def __init__(self, downstream: Subscriber[Record], ledger: Ledger, metrics: Metrics | None):
+        self._delivery = EventLoopScheduler()
+        super().__init__(downstream, deliver_on=self._delivery, metrics=metrics)
+        self._ledger = ledger
+
+    @property
+    def ended(self) -> bool:
+        return self._cancelled
+
+    # -- from the poll thread -------------------------------------------------------------
+
+    def deliver(self, records: list[Record]) -> None:
+        self._accept_batch(records)
+
+    def fail(self, error: Exception) -> None:
+        self._upstream_terminated(error)
+
+    def now(self) -> float:
+        return self._now()
+
+    def wall_clock(self) -> float:
+        return self.clock.now.timestamp()
+
+    # -- hooks, on the delivery thread ----------------------------------------------------
+
+    def _on_request(self, n: int) -> None:
+        self._ledger.add_demand(n)
+
+    def _emit(self, on_next: Callable[[Record], None], limit: int) -> int:
+        queue = self._queue
+        emitted = dropped = 0
+        while emitted < limit:
+            try:
+                record = queue.popleft()
+            except IndexError:
+                break
+            if not record._slot.live:  # its partition was revoked: the new owner reads it
+                dropped += 1
+                continue
+            try:
+                on_next(record)
+            except Exception:
+                self._refused = emitted + 1
+                raise
+            emitted += 1
+            if self._cancelled:
+                break
+        if dropped:
+            self._ledger.give_back(dropped)
+        return emitted
+
+    def _release(self) -> None:
+        self._ledger.stop()
+        self._delivery.dispose()
