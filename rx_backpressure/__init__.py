@@ -6,6 +6,8 @@ reaches; the operators (:func:`bounded_buffer`, :func:`shed`, :func:`token_bucke
 :func:`rate_limit`, :func:`adaptive_batch`, :func:`circuit_break`, :func:`map_async`) bound
 every queue they keep and pass demand upstream. ``async for`` reads a Flowable
 (:func:`to_async_iterable`) and :func:`from_async_iterable` reads an async iterator.
+Your own sources: :func:`create` (callback APIs) and :func:`generate` (cursors, pages); your
+own operators: :class:`Drain` with :func:`lift` (see ``docs/extending.md``).
 """
 
 from .core import PUSH_BUFFER as PUSH_BUFFER
@@ -13,13 +15,17 @@ from .core import UNBOUNDED as UNBOUNDED
 from .core import BackpressureError as BackpressureError
 from .core import BufferOverflowError as BufferOverflowError
 from .core import CircuitOpenError as CircuitOpenError
+from .core import Drain as Drain
 from .core import Flowable as Flowable
 from .core import Metrics as Metrics
 from .core import PushSegment as PushSegment
 from .core import RateLimitExceeded as RateLimitExceeded
 from .core import Subscriber as Subscriber
 from .core import Subscription as Subscription
+from .core import lift as lift
 from .core import pipe as pipe
+from .core import seconds as seconds
+from .operators import BatchSizeWarning as BatchSizeWarning
 from .operators import CircuitBreaker as CircuitBreaker
 from .operators import CircuitState as CircuitState
 from .operators import Overflow as Overflow
@@ -35,8 +41,13 @@ from .operators import shed as shed
 from .operators import token_bucket as token_bucket
 from .sources import AsyncFlowIterator as AsyncFlowIterator
 from .sources import BlockingIterator as BlockingIterator
+from .sources import CreateOverflow as CreateOverflow
+from .sources import Emitter as Emitter
+from .sources import Emitter1 as Emitter1
+from .sources import create as create
 from .sources import from_async_iterable as from_async_iterable
 from .sources import from_iterable as from_iterable
+from .sources import generate as generate
 from .sources import to_async_iterable as to_async_iterable
 from .sources import to_iterable as to_iterable
 
@@ -45,11 +56,16 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncFlowIterator",
     "BackpressureError",
+    "BatchSizeWarning",
     "BlockingIterator",
     "BufferOverflowError",
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
+    "CreateOverflow",
+    "Drain",
+    "Emitter",
+    "Emitter1",
     "Flowable",
     "Metrics",
     "Overflow",
@@ -64,12 +80,16 @@ __all__ = [
     "adaptive_batch",
     "bounded_buffer",
     "circuit_break",
+    "create",
     "default_size_rule",
     "from_async_iterable",
     "from_iterable",
+    "generate",
+    "lift",
     "map_async",
     "pipe",
     "rate_limit",
+    "seconds",
     "shed",
     "to_async_iterable",
     "to_iterable",

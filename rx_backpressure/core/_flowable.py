@@ -55,8 +55,32 @@ class Flowable(Observable[_T_out]):
     _push_source: Observable[_T_out] | None = None
 
     def __init__(self, subscribe: SubscribeFlow[_T_out]) -> None:
-        """``subscribe(subscriber, scheduler)`` starts one subscription (``TypeError`` at
-        once if it is not callable)."""
+        """A Flowable that runs ``subscribe(subscriber, scheduler)`` once per subscription.
+
+        The contract of ``subscribe`` (``TypeError`` at once if it is not callable):
+
+        - **It receives** a :class:`Subscriber` (``on_subscribe``, ``on_next``,
+          ``on_error``, ``on_completed``; a plain observer or callbacks come wrapped as one
+          that requests ``UNBOUNDED``, or one item per trampoline step inside a reactivex
+          operator) and the ``scheduler`` given to ``subscribe`` (or None). It is called on
+          the subscribing thread.
+        - **It must** call ``subscriber.on_subscribe(subscription)`` exactly once, before any
+          other signal; if that raises, cancel the subscription and let the error go on.
+          Then: ``on_next`` only within the demand requested so far (rule 1.1), signals one
+          at a time (1.3), at most one ``on_error``/``on_completed`` and nothing after it
+          (1.7), nothing after ``cancel``. ``subscription.request(n)`` adds demand from any
+          thread, also from inside ``on_next``, without deepening the stack (3.3); an ``n``
+          of 0 or less becomes ``on_error(ValueError)``, and ``request``/``cancel`` never
+          raise (3.9, 3.15, 3.16). ``cancel`` stops the source and drops the subscriber
+          (3.13).
+        - **It must return** that same ``subscription``: ``Flowable.subscribe`` hands it to
+          the caller as the disposable.
+
+        :func:`~rx_backpressure.create`, :func:`~rx_backpressure.generate` and a
+        :class:`~rx_backpressure.Drain` (``drain.start(None, scheduler)``, then
+        ``return drain``) keep all of it; ``rx_backpressure.testing.verify_flowable``
+        checks a hand-written one. See ``docs/extending.md``.
+        """
         check_callable("subscribe", subscribe)
         super().__init__()
         self._subscribe_flow = subscribe

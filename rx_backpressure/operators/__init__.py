@@ -8,6 +8,7 @@
 - :func:`map_async`: awaits an async function per item, a bounded number at a time.
 """
 
+from ._adaptive_batch import BatchSizeWarning as BatchSizeWarning
 from ._adaptive_batch import SizeRule as SizeRule
 from ._adaptive_batch import adaptive_batch as adaptive_batch
 from ._adaptive_batch import default_size_rule as default_size_rule

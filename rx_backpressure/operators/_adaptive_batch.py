@@ -24,6 +24,9 @@ Default rule, after each batch: ``took > 1.5 * target`` -> ``max(min_size, int(s
   the upstream and fails with ``BufferOverflowError`` after the held items are delivered.
 - ``max_wait``: a partial batch goes out once its oldest item has waited that long and there
   is demand. Completion and upstream errors first flush what is held; no list is ever empty.
+- Directly after ``bounded_buffer(capacity)``, keep ``max_size <= capacity``: a larger batch
+  cannot be gathered in the buffer while the consumer works on the previous one, so producer
+  and consumer take turns. Subscribing such a pipeline warns with :class:`BatchSizeWarning`.
 - Metrics: ``received``/``depth`` count items, ``emitted`` counts lists, ``batch_size`` is the
   current size.
 
@@ -51,6 +54,7 @@ from ..core import (
     lift,
 )
 from ._adaptive_batch_drain import AdaptiveBatchDrain
+from ._adaptive_batch_drain import BatchSizeWarning as BatchSizeWarning
 
 _T = TypeVar("_T")
 
@@ -86,7 +90,9 @@ def adaptive_batch(
     Args:
         initial_size: size of the first batch (default 100), within ``[min_size, max_size]``.
         min_size: smallest size the rule may choose (default 10).
-        max_size: largest size, and the most items held from a push upstream (default 1000).
+        max_size: largest size, and the most items held from a push upstream (default 1000);
+            at most the capacity of a ``bounded_buffer`` directly upstream, else subscribing
+            warns with :class:`BatchSizeWarning`.
         target_time: seconds of processing per batch to aim for (default 1.0).
         max_wait: seconds a held item may wait before a partial batch goes out (default
             None: batches are only cut by size, completion or error).

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+import reactivex
 from reactivex import abc
 
-from ..core import BufferOverflowError, Drain, Metrics, Subscriber
+from ..core import BufferOverflowError, Drain, Metrics, Subscriber, Subscription
+from ._bounded_buffer import _BoundedBuffer
 
 _T = TypeVar("_T")
 
@@ -17,6 +23,29 @@ def _micros(seconds: float) -> int:
     # The schedulers' clocks are exact to the microsecond; comparing in whole microseconds
     # keeps float noise from moving a deadline or a size step.
     return round(seconds * 1_000_000)
+
+
+class BatchSizeWarning(UserWarning):
+    """``adaptive_batch(max_size=M)`` subscribed directly after a ``bounded_buffer(N)`` with
+    ``N < M``: a batch can need more items than the buffer holds, so the producer cannot
+    gather the next batch while the consumer works on one. Give the buffer a capacity of at
+    least ``max_size``, or lower ``max_size`` to the capacity."""
+
+
+# Frames in these folders are the library's and reactivex's own: the warning names the first
+# frame outside them, the caller's subscribe (or a marble test's start).
+_OWN = tuple(
+    str(folder) + os.sep for folder in (Path(__file__).parents[1], Path(reactivex.__file__).parent)
+)
+
+
+def _caller_level() -> int:
+    """``stacklevel`` for a warning raised in the caller of this function, pointing past
+    every frame of this library and of reactivex."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_OWN):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 class AdaptiveBatchDrain(Drain[_T, list[_T]]):
@@ -50,6 +79,21 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
             metrics.set("batch_size", size)
 
     # -- upstream -------------------------------------------------------------------------
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        # Subscribed by a bounded_buffer directly upstream, the subscription is its Drain.
+        if isinstance(subscription, _BoundedBuffer) and self._bounds[1] > subscription._capacity:
+            capacity = subscription._capacity
+            warnings.warn(
+                f"adaptive_batch(max_size={self._bounds[1]}) directly after "
+                f"bounded_buffer({capacity}): a batch can need more items than the buffer "
+                "holds, so the producer cannot gather the next batch while the consumer works "
+                f"on one; give bounded_buffer a capacity of at least {self._bounds[1]}, or set "
+                f"max_size to at most {capacity}",
+                BatchSizeWarning,
+                stacklevel=_caller_level(),
+            )
+        super().on_subscribe(subscription)
 
     def on_next(self, value: _T) -> None:
         arrivals = self._arrivals

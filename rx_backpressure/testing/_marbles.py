@@ -17,7 +17,15 @@ from reactivex.testing.subscription import Subscription as SubscriptionRecord
 from ..core import UNBOUNDED, Flowable, Subscription, add_demand, check_instance, check_seconds
 from ._diagram import Event, origin_frame, parse
 from ._guard import real_time_guard
-from ._sources import DemandEvent, RecordingFlowable, TimedObservable, pull_source, span
+from ._sources import (
+    DemandEvent,
+    RecordingFlowable,
+    TimedObservable,
+    demand_before_cancels_from,
+    mark,
+    pull_source,
+    span,
+)
 from ._subscriber import RuleViolation, TestSubscriber, tick
 
 CREATED = 100
@@ -50,6 +58,7 @@ class MarbleContext:
         self.subscriber: TestSubscriber[Any] | None = None
         self.subscribers: list[TestSubscriber[Any]] = []
         self._hot: list[TimedObservable[Any]] = []
+        self._disposal: int | None = None  # mark() taken as start() began its final cancel
 
     # -- time -----------------------------------------------------------------------------
 
@@ -164,11 +173,20 @@ class MarbleContext:
         """The demand a source should have received: ``"(4)---3--3"``, ``"1--!"``."""
         return [DemandEvent(time, n) for time, n in self.demand(diagram, lookup).events]
 
-    def requests_of(self, source: RecordingFlowable[Any]) -> list[DemandEvent]:
-        """The demand ``source`` (from ``pull`` or ``spy``) received, in order."""
+    def requests_of(
+        self, source: RecordingFlowable[Any], *, include_disposal: bool = False
+    ) -> list[DemandEvent]:
+        """The demand ``source`` (from ``pull`` or ``spy``) received, in order.
+
+        The cancel that reaches ``source`` because ``start`` disposes of its subscriber (at
+        ``disposed``, 1000 by default) is the harness's doing, not the pipeline's: it is left
+        out unless ``include_disposal=True``. A cancel in the demand diagram, or one an
+        operator sends (``take``, an error), is always there.
+        """
         if not isinstance(source, RecordingFlowable):
             raise TypeError("requests_of() takes a source made by pull() or spy()")
-        return source.requests
+        check_instance("include_disposal", include_disposal, bool, "a bool")
+        return demand_before_cancels_from(source, None if include_disposal else self._disposal)
 
     def subscriptions_of(
         self, source: RecordingFlowable[Any] | TimedObservable[Any]
@@ -206,7 +224,11 @@ class MarbleContext:
         and return the records.
 
         The subscriber is ``m.subscriber`` afterwards; its rule violations fail the block.
+        ``start`` runs once per block, before the clock has passed 200: a second call, or
+        one after ``run()``, raises ``RuntimeError``.
         """
+        __tracebackhide__ = True
+        self._check_startable()
         plan = self.demand(demand, lookup) if isinstance(demand, str) else demand
         events = plan.events if plan is not None else [(SUBSCRIBED, UNBOUNDED)]
         initial = 0
@@ -235,15 +257,36 @@ class MarbleContext:
 
         scheduler.schedule_absolute(CREATED, do_create)
         scheduler.schedule_absolute(SUBSCRIBED, do_subscribe)
+
+        def do_dispose(_: abc.SchedulerBase, __: Any = None) -> None:
+            self._disposal = mark()
+            do_demand(None, scheduler)
+
         for time, n in events:
             if time != SUBSCRIBED or n is None:
                 scheduler.schedule_absolute(time, functools.partial(do_demand, n))
-        scheduler.schedule_absolute(disposed, functools.partial(do_demand, None))
+        scheduler.schedule_absolute(disposed, do_dispose)
         for source in self._hot:
             source.schedule_hot()
         scheduler.start()
         subscriber.assert_no_violations()
         return subscriber.messages
+
+    def _check_startable(self) -> None:
+        now = tick(self.scheduler.clock)
+        if self.subscribers:
+            raise RuntimeError(
+                f"start() was already called in this marbles() block: its clock is at {now}, so "
+                f"a second start() would create and subscribe at {now} instead of {CREATED} and "
+                f"{SUBSCRIBED}. Use a new `with marbles() as m:` block for each start()"
+            )
+        if now > SUBSCRIBED:
+            raise RuntimeError(
+                f"start() after the clock passed {SUBSCRIBED}: this marbles() block's clock is at "
+                f"{now}, so it would subscribe at {now}, not at {SUBSCRIBED} where every diagram's "
+                "frame zero is. Call start() before run() or before advancing the scheduler past "
+                f"{SUBSCRIBED}, or use a new `with marbles() as m:` block"
+            )
 
     def run(self) -> None:
         """Run the scheduler until idle, with the hot sources' events on it."""

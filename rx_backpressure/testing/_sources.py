@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +18,15 @@ from ..core import UNBOUNDED, Drain, Flowable, Subscriber, Subscription, check_i
 from ._subscriber import tick
 
 _T = TypeVar("_T")
+
+# One order across every recorder: it tells which demand a source saw after a given moment
+# (``mark()``), such as the start of a harness's own final cancel.
+_ORDER = itertools.count()
+
+
+def mark() -> int:
+    """A point in the order of recorded demand: events recorded later compare greater."""
+    return next(_ORDER)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class _Recorder:
     def __init__(self, scheduler: VirtualTimeScheduler) -> None:
         self.scheduler = scheduler
         self.requests: list[DemandEvent] = []
+        self.order: list[int] = []  # the mark() of each request, in the same order
         self.subscriptions: list[SubscriptionRecord] = []
         self._lock = threading.Lock()
 
@@ -55,6 +66,7 @@ class _Recorder:
         with self._lock:
             if self.subscriptions[index].unsubscribe == UNBOUNDED_TIME:
                 self.requests.append(DemandEvent(self.now(), n))
+                self.order.append(next(_ORDER))
 
     def subscribed(self) -> int:
         with self._lock:
@@ -144,6 +156,19 @@ class RecordingFlowable(Flowable[_T]):
     def subscriptions(self) -> list[SubscriptionRecord]:
         """Every subscription as ``Subscription(subscribe, unsubscribe)`` times."""
         return list(self._recorder.subscriptions)
+
+
+def demand_before_cancels_from(
+    source: RecordingFlowable[Any], moment: int | None
+) -> list[DemandEvent]:
+    """What ``source`` received, leaving out the cancels recorded after ``moment`` (a
+    :func:`mark`); everything if ``moment`` is None."""
+    recorder = source._recorder
+    with recorder._lock:
+        pairs = list(zip(recorder.requests, recorder.order, strict=True))
+    return [
+        event for event, order in pairs if moment is None or event.n is not None or order < moment
+    ]
 
 
 class _PullDrain(Drain[Any, Any]):

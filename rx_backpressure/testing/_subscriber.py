@@ -43,6 +43,9 @@ class TestSubscriber(abc.ObserverBase[_T], Generic[_T]):
 
     __test__ = False  # not a pytest test class
 
+    # The signal methods set ``__tracebackhide__``: pytest then ends a violation's traceback
+    # at the source's call that broke the rule, not inside the kit.
+
     def __init__(
         self,
         initial_request: int = UNBOUNDED,
@@ -88,6 +91,7 @@ class TestSubscriber(abc.ObserverBase[_T], Generic[_T]):
 
     def assert_no_violations(self) -> None:
         """Raise :class:`RuleViolation` listing every rule the source broke."""
+        __tracebackhide__ = True
         if self.violations:
             raise RuleViolation("; ".join(self.violations))
 
@@ -117,6 +121,7 @@ class TestSubscriber(abc.ObserverBase[_T], Generic[_T]):
     # -- the Subscriber protocol ----------------------------------------------------------
 
     def on_subscribe(self, subscription: Subscription) -> None:
+        __tracebackhide__ = True
         with self._lock:
             self.subscribed += 1
             if self.subscribed > 1:
@@ -128,6 +133,7 @@ class TestSubscriber(abc.ObserverBase[_T], Generic[_T]):
             self.request(self.initial_request)
 
     def on_next(self, value: _T) -> None:
+        __tracebackhide__ = True
         self._enter("on_next")
         try:
             with self._lock:
@@ -147,6 +153,7 @@ class TestSubscriber(abc.ObserverBase[_T], Generic[_T]):
             self._leave()
 
     def on_error(self, error: Exception) -> None:
+        __tracebackhide__ = True
         self._enter("on_error")
         try:
             with self._lock:
@@ -157,6 +164,7 @@ class TestSubscriber(abc.ObserverBase[_T], Generic[_T]):
             self.terminated.set()
 
     def on_completed(self) -> None:
+        __tracebackhide__ = True
         self._enter("on_completed")
         try:
             with self._lock:
@@ -172,16 +180,19 @@ class TestSubscriber(abc.ObserverBase[_T], Generic[_T]):
         return tick(self.scheduler.clock) if self.scheduler is not None else 0
 
     def _violation(self, message: str) -> None:
+        __tracebackhide__ = True
         self.violations.append(message)
         raise RuleViolation(message)
 
     def _check_open(self, signal: str) -> None:
+        __tracebackhide__ = True
         if self.subscribed == 0:
             self._violation(f"rule 1.9: {signal} before on_subscribe")
         if any(not isinstance(m.value, OnNext) for m in self.messages[-1:]):
             self._violation(f"rule 1.7: {signal} after a terminal signal")
 
     def _enter(self, signal: str) -> None:
+        __tracebackhide__ = True
         me = threading.get_ident()
         with self._lock:
             busy = self._busy

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gc
+import re
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from reactivex import Observable, abc
 from reactivex.testing import TestScheduler
@@ -16,6 +17,36 @@ from ._subscriber import RuleViolation, TestSubscriber
 Factory = Callable[[int], Observable[Any]]
 
 
+class _Problem(NamedTuple):
+    """One thing a check saw: the rule it breaks (``"1.1"``) and what happened."""
+
+    rule: str
+    detail: str
+
+
+_RULE = re.compile(r"rule (\d+\.\d+): (.*)", re.DOTALL)
+
+# A call that raised breaks "must return normally": subscribe (1.9), request (3.16),
+# cancel (3.15).
+_RETURNS_NORMALLY = {"subscribe": "1.9", "request": "3.16", "cancel": "3.15"}
+
+
+def _seen(message: str) -> _Problem:
+    """A TestSubscriber violation, ``"rule 1.1: ..."``, as a problem."""
+    found = _RULE.fullmatch(message)
+    assert found is not None, f"a violation names its rule: {message!r}"
+    return _Problem(found[1], found[2])
+
+
+class _NoSubscription(Exception):
+    """The source never called ``on_subscribe``: the check cannot go on, and whatever it
+    would count next is only a consequence of that."""
+
+    def __init__(self, problems: list[_Problem]) -> None:
+        super().__init__("no on_subscribe")
+        self.problems = problems
+
+
 class _Run:
     """One subscription on a fresh TestScheduler, advanced until quiet after each step."""
 
@@ -23,10 +54,12 @@ class _Run:
         self.scheduler = scheduler = TestScheduler()
         self.settle_time = settle
         self.subscriber: TestSubscriber[Any] = TestSubscriber(scheduler=self.scheduler, **kwargs)
-        self.raised: list[str] = []
+        self.raised: list[_Problem] = []
         flowable = factory(elements)
         self.call("subscribe", lambda: flowable.subscribe(self.subscriber, scheduler=scheduler))
         self.settle()
+        if self.subscriber.subscription is None:
+            raise _NoSubscription(self.problems())
 
     def settle(self) -> None:
         self.scheduler.advance_by(self.settle_time)
@@ -37,11 +70,12 @@ class _Run:
         except RuleViolation:
             pass  # already in the subscriber's violations
         except Exception as err:
-            self.raised.append(f"{what} raised {type(err).__name__}: {err}")
+            rule = _RETURNS_NORMALLY[what.split("(")[0]]
+            self.raised.append(_Problem(rule, f"{what} raised {type(err).__name__}: {err}"))
 
     def request(self, n: Any) -> None:
         subscription = self.subscriber.subscription
-        assert subscription is not None
+        assert subscription is not None  # else the run stopped at _NoSubscription
         if isinstance(n, int) and not isinstance(n, bool) and n > 0:
             self.call(f"request({n})", lambda: self.subscriber.request(n))
         else:
@@ -56,56 +90,63 @@ class _Run:
     def count(self) -> int:
         return len(self.subscriber.values)
 
-    def problems(self) -> list[str]:
-        found = list(self.subscriber.violations) + self.raised
-        if self.subscriber.subscribed != 1:
-            found.append(f"rule 1.9: on_subscribe was called {self.subscriber.subscribed} times")
+    def problems(self) -> list[_Problem]:
+        found = [_seen(violation) for violation in self.subscriber.violations] + self.raised
+        if self.subscriber.subscribed == 0:  # a second one the subscriber reports itself
+            found.append(_Problem("1.9", "on_subscribe was not called"))
         return found
 
 
-def _spec101(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec101(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """Each request yields exactly the items requested while the source has them."""
     run = _Run(factory, elements, settle, initial_request=0)
     found = run.problems()
     if run.count:
-        found.append(f"rule 1.1: {run.count} items arrived before any request")
+        found.append(_Problem("1.1", f"{run.count} items arrived before any request"))
     total, step = 0, 1
     while total < elements and not found:
         run.request(step)
         total += step
         if run.count != min(total, elements):
-            found.append(f"requested {total} in all, received {run.count}")
+            rule = "1.1" if run.count > total else "3.8"
+            found.append(_Problem(rule, f"requested {total} in all, received {run.count}"))
         step += 1
         found += run.problems()
     return found
 
 
-def _spec102(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec102(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """Asked for more than it has, the source delivers what it has, then completes."""
     run = _Run(factory, elements, settle, initial_request=0)
     run.request(elements + 5)
     found = run.problems()
     if run.count != elements or not run.subscriber.completed:
         found.append(
-            f"requested {elements + 5} of {elements}: received {run.count}, "
-            f"completed={run.subscriber.completed}"
+            _Problem(
+                "1.2",
+                f"requested {elements + 5} of {elements}: received {run.count}, "
+                f"completed={run.subscriber.completed}",
+            )
         )
     return found
 
 
-def _spec105(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec105(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """A finite stream with unbounded demand delivers everything and completes."""
     run = _Run(factory, elements, settle)
     found = run.problems()
     if run.count != elements or not run.subscriber.completed:
         found.append(
-            f"unbounded demand: received {run.count} of {elements}, "
-            f"completed={run.subscriber.completed}"
+            _Problem(
+                "1.5",
+                f"unbounded demand: received {run.count} of {elements}, "
+                f"completed={run.subscriber.completed}",
+            )
         )
     return found
 
 
-def _spec107(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec107(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """Nothing is signalled after on_completed, whatever the subscriber does next."""
     run = _Run(factory, elements, settle)
     before = len(run.subscriber.messages)
@@ -113,35 +154,38 @@ def _spec107(factory: Factory, elements: int, settle: float) -> list[str]:
     run.cancel()
     found = run.problems()
     if len(run.subscriber.messages) != before:
-        found.append("rule 1.7: signals arrived after the terminal signal")
+        found.append(_Problem("1.7", "signals arrived after the terminal signal"))
     return found
 
 
-def _spec109(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec109(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """on_subscribe comes first, exactly once, even with no demand."""
     run = _Run(factory, elements, settle, initial_request=0)
     return run.problems()
 
 
-def _spec302(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec302(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """request() from inside on_subscribe and on_next drives the whole stream."""
     run = _Run(factory, elements, settle, initial_request=1, replenish=1)
     found = run.problems()
     if run.count != elements or not run.subscriber.completed:
         found.append(
-            f"rule 3.2: request(1) per on_next gave {run.count} of {elements} items, "
-            f"completed={run.subscriber.completed}"
+            _Problem(
+                "3.2",
+                f"request(1) per on_next gave {run.count} of {elements} items, "
+                f"completed={run.subscriber.completed}",
+            )
         )
     return found
 
 
-def _spec303(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec303(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """request() inside on_next does not recurse into on_next (depth stays 1)."""
     run = _Run(factory, max(elements, 3), settle, initial_request=1, replenish=1)
-    return [p for p in run.problems() if "3.3" in p or "raised" in p]
+    return [p for p in run.problems() if p.rule == "3.3" or p in run.raised]
 
 
-def _spec306(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec306(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """request() after cancel() does nothing, and cancel() twice is harmless."""
     run = _Run(factory, elements, settle, initial_request=0)
     run.request(1)
@@ -151,15 +195,18 @@ def _spec306(factory: Factory, elements: int, settle: float) -> list[str]:
     found = run.problems()
     if run.count != min(1, elements) or run.subscriber.errors:
         found.append(
-            f"rule 3.6: after cancel, request({elements}) gave "
-            f"{run.count - 1} more items and errors {run.subscriber.errors}"
+            _Problem(
+                "3.6",
+                f"request(1), cancel() and request({elements}) gave {run.count} items "
+                f"(expected {min(1, elements)}) and errors {run.subscriber.errors}",
+            )
         )
     return found
 
 
-def _spec309(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec309(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """request(n <= 0) signals ValueError naming n; a non-int, TypeError; the source stops."""
-    found: list[str] = []
+    found: list[_Problem] = []
     cases: tuple[tuple[Any, type[Exception]], ...] = (
         (0, ValueError),
         (-1, ValueError),
@@ -173,15 +220,23 @@ def _spec309(factory: Factory, elements: int, settle: float) -> list[str]:
         found += run.problems()
         errors = run.subscriber.errors
         if len(errors) != 1 or not isinstance(errors[0], expected):
-            found.append(f"request({n!r}) should signal {expected.__name__}, got {errors!r}")
+            found.append(
+                _Problem("3.9", f"request({n!r}) should signal {expected.__name__}, got {errors!r}")
+            )
         elif str(n) not in str(errors[0]):
-            found.append(f"request({n!r}): the error message does not name n: {errors[0]}")
+            found.append(
+                _Problem("3.9", f"request({n!r}): the error message does not name n: {errors[0]}")
+            )
         if run.count:
-            found.append(f"request({n!r}): the source went on and delivered {run.count} items")
+            found.append(
+                _Problem(
+                    "3.9", f"request({n!r}): the source went on and delivered {run.count} items"
+                )
+            )
     return found
 
 
-def _spec312(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec312(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """cancel() inside on_next stops the source at once, on the same thread."""
     run = _Run(factory, max(elements, 2), settle, initial_request=0)
     subscriber = run.subscriber
@@ -196,8 +251,11 @@ def _spec312(factory: Factory, elements: int, settle: float) -> list[str]:
     found = run.problems()
     if run.count != 1 or subscriber.completed or subscriber.errors:
         found.append(
-            f"rule 1.8: after cancel in the first on_next, {run.count} items and "
-            f"{len(subscriber.messages) - run.count} terminal signals arrived"
+            _Problem(
+                "1.8",
+                f"after cancel in the first on_next, {run.count} items and "
+                f"{len(subscriber.messages) - run.count} terminal signals arrived",
+            )
         )
     return found
 
@@ -222,7 +280,7 @@ class _Bare(abc.ObserverBase[Any]):
         pass
 
 
-def _spec313(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec313(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """cancel() drops the source's reference to the subscriber."""
     scheduler = TestScheduler()
     bare = _Bare()
@@ -230,7 +288,7 @@ def _spec313(factory: Factory, elements: int, settle: float) -> list[str]:
     scheduler.advance_by(settle)
     subscription = bare.subscription
     if subscription is None:
-        return ["rule 1.9: on_subscribe was not called"]
+        return [_Problem("1.9", "on_subscribe was not called")]
     subscription.cancel()
     scheduler.advance_by(settle)
     bare.subscription = None
@@ -238,11 +296,11 @@ def _spec313(factory: Factory, elements: int, settle: float) -> list[str]:
     del bare
     gc.collect()
     if ref() is not None:
-        return ["rule 3.13: the subscriber is still referenced after cancel()"]
+        return [_Problem("3.13", "the subscriber is still referenced after cancel()")]
     return []
 
 
-def _spec317(factory: Factory, elements: int, settle: float) -> list[str]:
+def _spec317(factory: Factory, elements: int, settle: float) -> list[_Problem]:
     """Demand up to 2**63-1 is supported, adds up, and saturates with no error."""
     run = _Run(factory, elements, settle, initial_request=0)
     run.request(UNBOUNDED - 1)
@@ -251,26 +309,55 @@ def _spec317(factory: Factory, elements: int, settle: float) -> list[str]:
     found = run.problems()
     if run.subscriber.errors or run.count != elements or not run.subscriber.completed:
         found.append(
-            f"rule 3.17: demand at 2**63-1 gave {run.count} of {elements} items, "
-            f"errors {run.subscriber.errors}, completed={run.subscriber.completed}"
+            _Problem(
+                "3.17",
+                f"demand at 2**63-1 gave {run.count} of {elements} items, "
+                f"errors {run.subscriber.errors}, completed={run.subscriber.completed}",
+            )
         )
     return found
 
 
-RULES: dict[str, Callable[[Factory, int, float], list[str]]] = {
-    "spec101 (rules 1.1, 3.8)": _spec101,
-    "spec102 (rule 1.2)": _spec102,
-    "spec105 (rule 1.5)": _spec105,
-    "spec107 (rules 1.6, 1.7)": _spec107,
-    "spec109 (rule 1.9)": _spec109,
-    "spec302 (rule 3.2)": _spec302,
-    "spec303 (rule 3.3)": _spec303,
-    "spec306 (rules 3.5, 3.6, 3.7)": _spec306,
-    "spec309 (rule 3.9)": _spec309,
-    "spec312 (rule 1.8)": _spec312,
-    "spec313 (rule 3.13)": _spec313,
-    "spec317 (rule 3.17)": _spec317,
+CHECKS: dict[str, Callable[[Factory, int, float], list[_Problem]]] = {
+    "spec101": _spec101,
+    "spec102": _spec102,
+    "spec105": _spec105,
+    "spec107": _spec107,
+    "spec109": _spec109,
+    "spec302": _spec302,
+    "spec303": _spec303,
+    "spec306": _spec306,
+    "spec309": _spec309,
+    "spec312": _spec312,
+    "spec313": _spec313,
+    "spec317": _spec317,
 }
+
+
+def _report(found: dict[str, list[_Problem]]) -> str:
+    """Each broken rule once, in rule order: the first thing seen and the checks that saw it.
+
+    One fault shows up under several checks (an item beyond demand breaks every check that
+    counts items); the rule is what to fix, so it is the unit of the report.
+    """
+    first: dict[str, str] = {}
+    seen_by: dict[str, list[str]] = {}
+    for check, problems in found.items():
+        for rule, detail in problems:
+            first.setdefault(rule, detail)
+            if check not in seen_by.setdefault(rule, []):
+                seen_by[rule].append(check)
+
+    def order(rule: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in rule.split(".")) if rule[0].isdigit() else (99,)
+
+    lines = [
+        f"rule {rule}: {first[rule]} (seen by {', '.join(seen_by[rule])})"
+        if rule[0].isdigit()
+        else f"{rule}: {first[rule]}"  # a check that failed in itself
+        for rule in sorted(first, key=order)
+    ]
+    return "demand rules broken:\n  " + "\n  ".join(lines)
 
 
 def verify_flowable(
@@ -288,26 +375,30 @@ def verify_flowable(
     advances it by ``settle`` virtual seconds after every step, so timed operators run
     too. ``skip`` names checks (their ``specNNN`` prefix) that do not apply.
 
-    Raises ``AssertionError`` listing every failed rule with what was seen; at once,
+    Raises ``AssertionError`` naming each broken rule once, with the first thing seen and
+    the checks that saw it (pytest shows the caller's line, not the kit's); at once,
     ``TypeError`` or ``ValueError`` naming a bad parameter (``elements >= 2``, ``settle``
     finite and >= 0, ``skip`` a tuple of known ``specNNN`` names).
     """
+    __tracebackhide__ = True  # a failure points at the test's call, not at the kit
     check_callable("factory", factory)
     check_int("elements", elements, minimum=2)
     check_number("settle", settle, minimum=0, what="a number of seconds")
     check_instance("skip", skip, tuple, "a tuple of check names")
-    known = tuple(name.split()[0] for name in RULES)
     for name in skip:
-        if name not in known:
-            raise ValueError(f"skip must name checks among {', '.join(known)}, got {skip!r}")
-    failures: list[str] = []
-    for name, check in RULES.items():
-        if name.split()[0] in skip:
+        if name not in CHECKS:
+            raise ValueError(f"skip must name checks among {', '.join(CHECKS)}, got {skip!r}")
+    found: dict[str, list[_Problem]] = {}
+    for name, check in CHECKS.items():
+        if name in skip:
             continue
         try:
             problems = check(factory, elements, settle)
+        except _NoSubscription as stopped:
+            problems = stopped.problems
         except Exception as err:
-            problems = [f"the check itself failed: {type(err).__name__}: {err}"]
-        failures.extend(f"{name}: {problem}" for problem in dict.fromkeys(problems))
-    if failures:
-        raise AssertionError("demand rules broken:\n  " + "\n  ".join(failures))
+            problems = [_Problem(name, f"the check failed: {type(err).__name__}: {err}")]
+        if problems:
+            found[name] = problems
+    if found:
+        raise AssertionError(_report(found)) from None

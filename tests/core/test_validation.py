@@ -198,6 +198,22 @@ TARGETS: dict[str, Target] = {
         {"flowable": OBSERVABLE, "prefetch": count(1)},
     ),
     "from_iterable": (bp.from_iterable, {"iterable": [1]}, {"iterable": ITERABLE}),
+    "create": (
+        bp.create,
+        {"producer": action},
+        {
+            "producer": CALLABLE,
+            "overflow": CHOICE,
+            "capacity": count(1),
+            "on_drop": NOT_CALLABLE,
+            "metrics": OPTIONAL_METRICS,
+        },
+    ),
+    "generate": (
+        bp.generate,
+        {"initial_state": 0, "step": action},
+        {"initial_state": [], "step": CALLABLE},
+    ),
     "marbles": (enter_marbles, {}, {"timespan": SECONDS}),
     "MarbleContext": (MarbleContext, {"timespan": 1.0}, {"timespan": SECONDS}),
     "verify_flowable": (
@@ -300,6 +316,9 @@ GOOD_CASES: list[tuple[str, dict[str, Any]]] = [
     ("from_iterable", {"iterable": "oops"}),  # a str is iterable
     ("from_iterable", {"iterable": iter(range(3))}),
     ("from_iterable", {"iterable": {"a": 1}}),
+    ("create", {"producer": action, "overflow": "latest", "capacity": 1, "on_drop": print}),
+    ("create", {"producer": action, "overflow": "error", "metrics": bp.Metrics()}),
+    ("generate", {"initial_state": None, "step": action}),
     ("marbles", {"timespan": 0.5}),
     ("MarbleContext", {"timespan": 10}),
     ("verify_flowable", {"factory": counting, "elements": 2, "settle": 0, "skip": ("spec313",)}),

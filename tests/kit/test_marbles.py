@@ -91,7 +91,7 @@ def test_spy_records_the_demand_any_flowable_receives() -> None:
     with marbles() as m:
         spied = m.spy(bp.from_iterable(range(10)))
         m.start(spied, demand="3--2")
-        assert m.requests_of(spied) == [*m.exp_requests("3--2"), DemandEvent(1000, None)]
+        assert m.requests_of(spied) == m.exp_requests("3--2")
 
 
 def test_the_subscription_is_disposed_at_one_thousand() -> None:
@@ -99,6 +99,64 @@ def test_the_subscription_is_disposed_at_one_thousand() -> None:
         source = m.hot("a-------")
         m.start(source)
         assert m.subscriptions_of(source) == [ReactiveTest.subscribe(200, 1000)]
+
+
+def multiple_of_three(x: int) -> bool:
+    return x % 3 == 0
+
+
+def test_requests_of_leaves_out_the_cancel_of_the_disposal_at_one_thousand() -> None:
+    with marbles() as m:
+        source = m.pull(range(10))
+        m.start(source.pipe(ops.filter(multiple_of_three)), demand="2")
+        # 0 passes, 1 and 2 are swallowed and replaced, 3 passes; then nothing until the end
+        assert m.requests_of(source) == m.exp_requests("(2,1,1)")
+        assert m.requests_of(source, include_disposal=True) == [
+            *m.exp_requests("(2,1,1)"),
+            DemandEvent(1000, None),
+        ]
+        assert m.subscriptions_of(source) == [ReactiveTest.subscribe(200, 1000)]
+
+
+def test_a_cancel_the_test_asks_for_is_kept_even_at_one_thousand() -> None:
+    with marbles() as m:
+        source = m.pull(range(10))
+        m.start(source, demand="1" + "-" * 799 + "!")
+        assert m.requests_of(source) == [DemandEvent(200, 1), DemandEvent(1000, None)]
+    with marbles() as m:
+        source = m.pull(range(10))
+        m.start(source, demand="2", disposed=300)
+        assert m.requests_of(source) == m.exp_requests("2")
+        assert m.requests_of(source, include_disposal=True) == m.exp_requests("2" + "-" * 99 + "!")
+
+
+def test_a_second_start_in_one_block_is_refused() -> None:
+    with marbles() as m:
+        m.start(m.pull("a-b-|"))
+        with pytest.raises(RuntimeError) as refused:
+            m.start(m.pull("c-|"))
+    assert str(refused.value) == (
+        "start() was already called in this marbles() block: its clock is at 1000, so a "
+        "second start() would create and subscribe at 1000 instead of 100 and 200. Use a new "
+        "`with marbles() as m:` block for each start()"
+    )
+
+
+def test_start_after_the_clock_passed_two_hundred_is_refused() -> None:
+    with marbles() as m:
+        m.scheduler.advance_to(200)
+        m.start(m.pull("a-|"))  # still on time
+    with marbles() as m:
+        m.hot("a--|")
+        m.run()  # runs as reactivex's TestScheduler.start() does: until 1000
+        with pytest.raises(RuntimeError) as refused:
+            m.start(m.pull("a-|"))
+    assert str(refused.value) == (
+        "start() after the clock passed 200: this marbles() block's clock is at 1000, so it "
+        "would subscribe at 1000, not at 200 where every diagram's frame zero is. Call start() "
+        "before run() or before advancing the scheduler past 200, or use a new "
+        "`with marbles() as m:` block"
+    )
 
 
 def test_work_scheduled_on_a_real_time_scheduler_fails_loudly() -> None:
@@ -127,5 +185,7 @@ def test_bad_diagrams_are_rejected() -> None:
             m.exp("a,b")
         with pytest.raises(TypeError, match="pull\\(\\) or spy\\(\\)"):
             m.requests_of(m.hot("a"))  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="include_disposal must be a bool, got 1"):
+            m.requests_of(m.pull("a"), include_disposal=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timespan must be > 0"), marbles(0):
         pass

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reactivex import abc
+from reactivex import Observable, abc
+from reactivex import operators as ops
 from reactivex.testing import TestScheduler
 
 import rx_backpressure as bp
-from rx_backpressure import adaptive_batch, default_size_rule
+from rx_backpressure import BatchSizeWarning, adaptive_batch, bounded_buffer, default_size_rule
 from rx_backpressure.core import BufferOverflowError, Metrics, Subscription, seconds
 from rx_backpressure.testing import (
     DemandEvent,
@@ -251,7 +253,7 @@ def test_the_source_is_never_read_more_than_one_batch_ahead() -> None:
         source = m.pull(range(1_000))
         results = m.start(source.pipe(adaptive_batch(initial_size=3, min_size=1)), demand="1")
         assert results == m.exp("x", {"x": [0, 1, 2]})
-        assert m.requests_of(source) == m.exp_requests("3" + "-" * 799 + "!")
+        assert m.requests_of(source) == m.exp_requests("3")  # and nothing more, until 1000
 
 
 def test_a_push_upstream_holds_max_size_then_fails_after_delivering() -> None:
@@ -301,7 +303,7 @@ def test_max_wait_over_a_pull_source_counts_what_is_still_owed() -> None:
         results = m.start(source.pipe(op), demand="1----1")
         assert results == m.exp("---x", {"x": ["a", "b"]})
         # Three of the first five are still owed: the second batch needs two more.
-        assert m.requests_of(source) == m.exp_requests("5----2" + "-" * 794 + "!")
+        assert m.requests_of(source) == m.exp_requests("5----2")
 
 
 @pytest.mark.parametrize(
@@ -451,3 +453,64 @@ def test_the_clock_is_the_subscribers_scheduler() -> None:
     source.pipe(adaptive_batch(initial_size=20, min_size=10)).subscribe(work, scheduler=scheduler)
     assert sizes[:4] == [20, 16, 12, 10]
     assert seconds(scheduler) == pytest.approx(2.0 * len(sizes))
+
+
+# -- sizing against a bounded_buffer upstream ------------------------------------------------
+
+
+def test_a_batch_that_can_outgrow_the_buffer_directly_upstream_warns_at_subscribe() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # building the pipeline says nothing yet
+        op = adaptive_batch(initial_size=2, min_size=1, max_size=5)
+        pipeline = bp.from_iterable(range(10)).pipe(bounded_buffer(4), op)
+    batches: list[list[int]] = []
+    with pytest.warns(BatchSizeWarning) as caught:
+        pipeline.subscribe(batches.append, scheduler=TestScheduler())
+    assert len(caught) == 1
+    assert str(caught[0].message) == (
+        "adaptive_batch(max_size=5) directly after bounded_buffer(4): a batch can need more "
+        "items than the buffer holds, so the producer cannot gather the next batch while the "
+        "consumer works on one; give bounded_buffer a capacity of at least 5, or set max_size "
+        "to at most 4"
+    )
+    assert caught[0].filename == __file__, "it points at the subscribe call"
+    assert issubclass(BatchSizeWarning, UserWarning)
+    assert [x for batch in batches for x in batch] == list(range(10)), "a warning, no more"
+
+
+def test_the_warning_in_a_marble_test_points_at_its_start() -> None:
+    with marbles() as m:
+        source = m.pull(range(10))
+        pipeline = source.pipe(bounded_buffer(8), adaptive_batch())
+        with pytest.warns(BatchSizeWarning, match=r"\(max_size=1000\) directly") as caught:
+            m.start(pipeline, demand="1")
+    assert caught[0].filename == __file__
+
+
+PIPELINES_THAT_FIT: dict[str, Callable[[Observable[int]], Observable[list[int]]]] = {
+    "max_size == capacity": lambda s: s.pipe(
+        bounded_buffer(5), adaptive_batch(max_size=5, initial_size=2, min_size=1)
+    ),
+    "max_size < capacity": lambda s: s.pipe(
+        bounded_buffer(6), adaptive_batch(max_size=5, initial_size=2, min_size=1)
+    ),
+    "no buffer": lambda s: s.pipe(adaptive_batch(max_size=5, initial_size=2, min_size=1)),
+    "the buffer downstream": lambda s: s.pipe(
+        adaptive_batch(max_size=5, initial_size=2, min_size=1), bounded_buffer(1)
+    ),
+    "an operator between": lambda s: s.pipe(
+        bounded_buffer(4),
+        ops.map(lambda x: x),
+        adaptive_batch(max_size=5, initial_size=2, min_size=1),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(PIPELINES_THAT_FIT))
+def test_no_warning_unless_the_batch_can_outgrow_the_buffer_directly_upstream(name: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        batches: list[list[int]] = []
+        flow = PIPELINES_THAT_FIT[name](bp.from_iterable(range(10)))
+        flow.subscribe(batches.append, scheduler=TestScheduler())
+    assert [x for batch in batches for x in batch] == list(range(10))
