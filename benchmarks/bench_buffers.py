@@ -11,7 +11,8 @@ process.
   bench_core). bounded_buffer over a Flowable is the first row of bench_overhead's chain.
 - A producer thread pushing N items into ``bounded_buffer(capacity)`` read by
   ``to_iterable`` on a consumer thread, against ``queue.Queue(maxsize=capacity)`` between a
-  producer thread and a consumer thread, for capacity 1000 and 10; and against
+  producer thread and a consumer thread, for capacity 1000 and 10; at capacity 1000 also
+  with the producer thread calling a ``Subject``'s ``on_next`` instead; and against
   ``ops.observe_on(ThreadPoolScheduler())`` (N / 10 items: it schedules one task per item).
 - tracemalloc peak at 10x overload (the producer offers 1,000 items per millisecond, the
   consumer takes 100): N items against N / 4. A bounded buffer stays flat;
@@ -49,8 +50,12 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.scheduler import EventLoopScheduler, ThreadPoolScheduler
+from reactivex.subject import Subject
 
 import rx_backpressure as bp
+
+WAIT = 60.0
+"""Seconds any wait in a hand-off may take before the run counts as hung."""
 
 # -- pass-through overhead ---------------------------------------------------------------
 
@@ -140,6 +145,47 @@ def through_buffer(n: int, capacity: int) -> None:
     assert count == n, count
 
 
+def through_subject(n: int, capacity: int) -> None:
+    """The same with the producer thread calling a ``Subject``'s ``on_next`` (the way the
+    ``bounded_buffer`` page's example feeds it): reactivex's Subject takes a lock and copies
+    its observers for each item."""
+    subject: Subject[int] = Subject()
+    count = 0
+    subscribed = threading.Event()
+
+    def consume() -> None:
+        nonlocal count
+        iterator = bp.to_iterable(bp.bounded_buffer(capacity)(subject))
+        # The first next() subscribes; the producer starts once the Subject has an observer.
+        starter = threading.Thread(target=lambda: (wait_for_observer(subject), subscribed.set()))
+        starter.start()
+        for _ in iterator:
+            count += 1
+        starter.join(WAIT)
+
+    def produce() -> None:
+        assert subscribed.wait(WAIT), "the consumer never subscribed"
+        on_next = subject.on_next
+        for i in range(n):
+            on_next(i)
+        subject.on_completed()
+
+    threads = [threading.Thread(target=consume), threading.Thread(target=produce)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive(), "a thread of the hand-off hung"
+    assert count == n, count
+
+
+def wait_for_observer(subject: Subject[int]) -> None:
+    deadline = time.monotonic() + WAIT
+    while not subject.observers:
+        assert time.monotonic() < deadline, "no observer came"
+        time.sleep(0.0005)
+
+
 def through_queue(n: int, capacity: int) -> None:
     """Producer thread -> queue.Queue(capacity) -> consumer thread."""
     channel: queue.Queue[int | None] = queue.Queue(maxsize=capacity)
@@ -179,6 +225,7 @@ def thread_rows(n: int, rounds: int, warmup: bool) -> list[Row]:
     t = interleave(
         {
             "bounded_buffer(1000)": lambda: through_buffer(n, 1000),
+            "Subject -> bounded_buffer(1000)": lambda: through_subject(n, 1000),
             "queue.Queue(1000)": lambda: through_queue(n, 1000),
             "bounded_buffer(10)": lambda: through_buffer(n, 10),
             "queue.Queue(10)": lambda: through_queue(n, 10),
@@ -187,6 +234,7 @@ def thread_rows(n: int, rounds: int, warmup: bool) -> list[Row]:
         rounds,
         items={
             "bounded_buffer(1000)": n,
+            "Subject -> bounded_buffer(1000)": n,
             "queue.Queue(1000)": n,
             "bounded_buffer(10)": n,
             "queue.Queue(10)": n,
@@ -205,6 +253,15 @@ def thread_rows(n: int, rounds: int, warmup: bool) -> list[Row]:
         )
         for capacity in (1000, 10)
     ]
+    rows.append(
+        ratio_row(
+            "the same fed through a Subject vs queue.Queue(1000)",
+            t,
+            speed("Subject -> bounded_buffer(1000)", "queue.Queue(1000)"),
+            unit="x queue.Queue speed",
+            detail=per_second(t, "Subject -> bounded_buffer(1000)", "queue.Queue(1000)"),
+        )
+    )
     rows.append(
         ratio_row(
             "thread -> bounded_buffer(1000) -> to_iterable thread vs observe_on(pool)",
