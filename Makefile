@@ -20,6 +20,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict rx_backpressure tests
 
 docs: $(STAMP)
+	rm -rf docs/notebooks && mkdir docs/notebooks && cp notebooks/*.ipynb docs/notebooks/
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir .site
 
 test: lint typecheck $(STAMP)

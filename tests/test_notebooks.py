@@ -26,3 +26,13 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     outputs = [o for cell in notebook.cells for o in cell.get("outputs", [])]
     plots = [o for o in outputs if "image/png" in o.get("data", {})]
     assert plots, f"{path.name} should draw at least one plot"
+
+
+def test_every_notebook_is_in_the_docs_site_and_run_as_it_is_built() -> None:
+    # make docs copies notebooks/ into docs/notebooks/; mkdocs-jupyter runs each one.
+    config = (Path(__file__).parent.parent / "mkdocs.yml").read_text()
+    assert "- mkdocs-jupyter:\n      # " in config
+    assert "      execute: true\n" in config
+    assert "      allow_errors: false\n" in config
+    for path in NOTEBOOKS:
+        assert f": notebooks/{path.name}\n" in config, f"{path.name} is not in the docs nav"
