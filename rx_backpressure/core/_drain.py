@@ -376,11 +376,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         if metrics is not None:  # under the lock: the depth is never a stale reading
             metrics.increment("received")
             metrics.set("depth", len(queue))
-        claimed = not self._wip
-        if claimed:
-            self._wip = True
-        else:
-            self._missed = True
+        claimed = self._claim_or_mark()
         lock.release()
         if claimed:
             self._start_loop()
@@ -431,17 +427,22 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._deliver_run(values if taken == count else values[:taken])
         else:
             left_out = self._hold(values, 0)
-            claimed = not self._wip
-            if claimed:
-                self._wip = True
-            else:
-                self._missed = True
+            claimed = self._claim_or_mark()
             lock.release()
             if claimed:
                 self._start_loop()
         if left_out:
             for value in left_out:
                 self._overflow(value)
+
+    def _claim_or_mark(self) -> bool:
+        """Under the lock: claim the idle loop (True: the caller runs it), or mark the
+        running one so that its owner passes again (False)."""
+        if self._wip:
+            self._missed = True
+            return False
+        self._wip = True
+        return True
 
     def _hold(self, values: list[_In], start: int) -> list[_In] | None:
         """Under the lock: hold ``values[start:]`` as far as there is room; the rest back."""
@@ -633,11 +634,9 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._missed = True  # the owner itself, from inside a pass: it passes again
             return
         with self._lock:
-            if self._wip:
-                self._missed = True
-                return
-            self._wip = True
-        self._start_loop()
+            claimed = self._claim_or_mark()
+        if claimed:
+            self._start_loop()
 
     def _start_loop(self) -> None:
         if self._deliver_on is None:
