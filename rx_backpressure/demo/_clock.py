@@ -78,3 +78,15 @@ class VirtualClock(VirtualTimeScheduler):
                 self.executed += 1
                 timer.action(self, timer.state)
         self._clock = max(self.clock, float(end))
+
+    def work(self, duration: float) -> None:
+        """Be busy for ``duration`` seconds, as a blocking call on a thread of its own is.
+
+        The rest of the simulation does not wait: whatever falls due meanwhile runs (a
+        producer keeps producing), and then the caller carries on, ``duration`` later. So a
+        consumer that calls this from ``on_next`` is a consumer that blocks, and what
+        arrives while it does queues up in front of it, as it would in front of a thread.
+        Called from an action that :meth:`advance_to` runs; it must not be nested in
+        itself (one blocking consumer per simulation).
+        """
+        self.advance_to(round(self.clock + duration, 6))

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._run import StrategyResult
 from ._scenario import Scenario
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _COLUMNS = (
     ("strategy", 14),
@@ -38,13 +42,20 @@ def _seconds(value: float) -> str:
     return f"{value:.2f} s" if value < 100 else f"{value:.0f} s"
 
 
-def table(results: Sequence[StrategyResult], scenario: Scenario, *, real_time: bool) -> str:
-    """A plain-text table, one row per strategy."""
+def settings(scenario: Scenario, *, real_time: bool) -> str:
+    """The run's settings in one line: the table's first line and the plot's title."""
     clock = "real time" if real_time else "virtual time"
-    lines = [
+    return (
         f"producer {scenario.producer_rate:g} msg/s, consumer {scenario.consumer_rate:g} msg/s "
         f"({scenario.cost * 1000:g} ms each), {scenario.duration:g} s of {clock}, "
-        f"capacity {scenario.capacity}",
+        f"capacity {scenario.capacity}"
+    )
+
+
+def table(results: Sequence[StrategyResult], scenario: Scenario, *, real_time: bool) -> str:
+    """A plain-text table, one row per strategy."""
+    lines = [
+        settings(scenario, real_time=real_time),
         "",
         "  ".join(
             name.rjust(width) if i else name.ljust(width)
@@ -76,29 +87,87 @@ def table(results: Sequence[StrategyResult], scenario: Scenario, *, real_time: b
     return "\n".join(lines)
 
 
-def as_json(results: Sequence[StrategyResult]) -> str:
-    """A JSON list with one object per strategy."""
-    return json.dumps([r.as_json() for r in results], indent=2)
+def as_json(results: Sequence[StrategyResult], scenario: Scenario, *, real_time: bool) -> str:
+    """A JSON object: the run's ``settings``, and ``results`` with one object per strategy."""
+    document = {
+        "settings": {
+            "producer_rate": scenario.producer_rate,
+            "consumer_rate": scenario.consumer_rate,
+            "duration_s": scenario.duration,
+            "capacity": scenario.capacity,
+            "real_time": real_time,
+            "strategies": [r.strategy for r in results],
+        },
+        "results": [r.as_json() for r in results],
+    }
+    return json.dumps(document, indent=2)
 
 
-def plot(results: Sequence[StrategyResult], path: str) -> None:
-    """Queue depth and delivered items over time, one line per strategy, into ``path``."""
-    import matplotlib
+class Style(NamedTuple):
+    """How one strategy's line is drawn: told apart by dash and marker, not only colour."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    color: str
+    linestyle: str
+    marker: str
+    linewidth: float
 
-    figure, (depth, delivered) = plt.subplots(1, 2, figsize=(13, 4.5))
-    for r in results:
-        depth.plot(r.series["time"], [max(d, 0.5) for d in r.series["depth"]], label=r.strategy)
-        delivered.plot(r.series["time"], r.series["delivered"], label=r.strategy)
-    depth.set_yscale("log")
-    depth.set_title("items held between producer and consumer (log scale)")
-    delivered.set_title("items delivered to the consumer")
+
+STYLES: dict[str, Style] = {
+    "none": Style("C0", "-", "o", 2.0),
+    "bounded_buffer": Style("C1", "--", "s", 2.0),
+    # shed_tail and shed_head hold the same count: the wide line goes under the dotted one.
+    "shed_tail": Style("C2", "-", "^", 4.0),
+    "shed_head": Style("C3", ":", "v", 2.0),
+    "token_bucket": Style("C4", "-.", "D", 2.0),
+    "adaptive_batch": Style("C5", "--", "X", 1.2),
+    "circuit_break": Style("C6", ":", "P", 1.2),
+}
+"""One for each of the demo's strategies; no two share both dash and marker."""
+
+_MARKS = 8
+"""Markers per line; each line starts its markers at a different sample, so that lines
+drawn over each other still show every strategy's marker."""
+
+
+def figure(results: Sequence[StrategyResult], scenario: Scenario, *, real_time: bool) -> Figure:
+    """Items held and items delivered over time, one line per strategy, with the settings."""
+    from matplotlib.figure import Figure
+
+    chart = Figure(figsize=(13, 6), layout="constrained")
+    depth, delivered = chart.subplots(1, 2)
+    for index, r in enumerate(results):
+        style = STYLES[r.strategy]
+        samples = len(r.series["time"])
+        every = max(1, samples // _MARKS)
+        line = {
+            "label": r.strategy,
+            "color": style.color,
+            "linestyle": style.linestyle,
+            "linewidth": style.linewidth,
+            "marker": style.marker,
+            "markersize": 6,
+            "markevery": (index * every // max(1, len(results)), every),
+        }
+        depth.plot(r.series["time"], r.series["depth"], **line)
+        delivered.plot(r.series["time"], r.series["delivered"], **line)
+    # Linear from 0 to 1, logarithmic above: an empty pipeline is drawn at 0, where it is.
+    depth.set_yscale("symlog", linthresh=1)
+    depth.set_ylim(bottom=0)
+    depth.set_title("held between producer and consumer")
+    depth.set_ylabel("items held (log scale above 1)")
+    delivered.set_title("delivered to the consumer")
+    delivered.set_ylabel("items delivered so far")
     for axis in (depth, delivered):
         axis.set_xlabel("seconds")
         axis.grid(alpha=0.3)
-    delivered.legend(loc="upper left", fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+        # Below the panel, where it hides no line.
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=4, fontsize="small")
+    chart.suptitle(settings(scenario, real_time=real_time))
+    return chart
+
+
+def plot(
+    results: Sequence[StrategyResult], path: str, scenario: Scenario, *, real_time: bool
+) -> None:
+    """Draw :func:`figure` into ``path``; its extension picks the format."""
+    figure(results, scenario, real_time=real_time).savefig(path, dpi=110)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import threading
 import tracemalloc
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, MutableSequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,10 @@ from ._strategies import STRATEGIES
 _METHODS = multiprocessing.get_all_start_methods()
 
 Progress = Callable[[str, float], None]
-"""Called with the strategy and the fraction of its run done (real time only)."""
+"""Called with a strategy and the fraction of its run done, in the process that runs."""
+
+STEPS = 200
+"""A virtual-time run advances its clock in this many steps, reporting progress after each."""
 
 
 @dataclass
@@ -96,17 +100,19 @@ def run_strategy(
     try:
         tracemalloc.reset_peak()
         baseline = tracemalloc.get_traced_memory()[0]
-        count_held = build(scheduler, scenario, probe)
+        wired = build(scheduler, scenario, probe)
 
         def sample(_: abc.SchedulerBase, index: Any = 0) -> None:
-            probe.sample(seconds(scheduler))
+            probe.sample(seconds(scheduler), wired.held())
             if index < scenario.samples:
                 schedule_at(scheduler, start + (index + 1) * step, sample, index + 1)
 
         def stop(_: abc.SchedulerBase, __: Any = None) -> None:
             # Everything is read at the same instant, so the counts can be checked
             # against each other.
-            counts.extend((probe.produced, probe.delivered, probe.dropped, count_held()))
+            counts.extend(
+                (probe.produced, probe.delivered, probe.dropped, wired.held(), wired.peak())
+            )
             # The peak is read before the percentiles are worked out: sorting allocates.
             counts.append(tracemalloc.get_traced_memory()[1] - baseline)
             timings.extend(
@@ -117,9 +123,10 @@ def run_strategy(
         schedule_at(scheduler, start, sample, 0)
         schedule_at(scheduler, end, stop)
         if isinstance(scheduler, VirtualClock):
-            scheduler.advance_to(end)
+            _advance(scheduler, start, scenario.duration, name, progress)
         else:
             _wait(finished, lambda: seconds(scheduler), end, name, progress)
+        wired.subscription.dispose()
     finally:
         if measure_memory:
             tracemalloc.stop()
@@ -132,8 +139,8 @@ def run_strategy(
         delivered=counts[1],
         dropped=counts[2],
         queued=counts[3],
-        peak_depth=probe.peak_depth,
-        peak_queue_bytes=max(0, counts[4]) if measure_memory else 0,
+        peak_depth=counts[4],
+        peak_queue_bytes=max(0, counts[5]) if measure_memory else 0,
         events=scheduler.executed if isinstance(scheduler, VirtualClock) else 0,
         throttled_s=timings[0],
         p50_latency_s=timings[1],
@@ -144,6 +151,16 @@ def run_strategy(
             "delivered": list(probe.sample_delivered[: probe.sampled]),
         },
     )
+
+
+def _advance(
+    clock: VirtualClock, start: float, duration: float, name: str, progress: Progress | None
+) -> None:
+    # In steps, so that a long simulation shows how far it has got.
+    for step in range(1, STEPS + 1):
+        clock.advance_to(start + duration * step / STEPS)
+        if progress is not None:
+            progress(name, step / STEPS)
 
 
 def _wait(
@@ -162,6 +179,22 @@ def _wait(
         progress(name, 1.0)
 
 
+_fractions: MutableSequence[float] = []
+"""In a worker process: where it reports how far each strategy has got."""
+
+
+def _share(fractions: MutableSequence[float]) -> None:
+    global _fractions
+    _fractions = fractions
+
+
+def _run_shared(index: int, name: str, scenario: Scenario) -> StrategyResult:
+    def report(_: str, fraction: float) -> None:
+        _fractions[index] = fraction
+
+    return run_strategy(name, scenario, progress=report)
+
+
 def run(
     scenario: Scenario,
     strategies: list[str],
@@ -174,7 +207,9 @@ def run(
 
     Virtual-time runs are independent simulations: they run side by side in ``workers``
     processes (default: one per core), each measuring its own memory. Real-time runs go
-    one after the other, so that they do not compete for the clock.
+    one after the other, so that they do not compete for the clock. Either way
+    ``progress`` is called in this process, a few times a second at most for runs in
+    other processes.
     """
     count = workers if workers is not None else (os.cpu_count() or 1)
     if real_time or count < 2 or len(strategies) < 2:
@@ -183,5 +218,43 @@ def run(
             for name in strategies
         ]
     context = multiprocessing.get_context("fork" if "fork" in _METHODS else None)
-    with ProcessPoolExecutor(max_workers=min(count, len(strategies)), mp_context=context) as pool:
-        return list(pool.map(run_strategy, strategies, [scenario] * len(strategies)))
+    fractions = context.RawArray("d", len(strategies))
+    with ProcessPoolExecutor(
+        max_workers=min(count, len(strategies)),
+        mp_context=context,
+        initializer=_share,
+        initargs=(fractions,),
+    ) as pool:
+        futures = [
+            pool.submit(_run_shared, index, name, scenario) for index, name in enumerate(strategies)
+        ]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            if any(future.exception() is not None for future in done):
+                break
+            if progress is not None:
+                for name, fraction in zip(strategies, fractions, strict=True):
+                    progress(name, fraction)
+        return [future.result() for future in futures]
+
+
+OBSERVE_ON_ITEM_BYTES = 400
+"""Memory per item in observe_on's queue, as the demo measures it: the closure the queue
+keeps per item, the message, the list's spare room (tracemalloc peak over peak depth)."""
+HELD_ITEM_BYTES = 150
+"""Memory per item an operator of ours holds (the demo measures 120 to 140 bytes)."""
+
+
+def estimated_bytes(name: str, scenario: Scenario) -> int:
+    """About the most memory strategy ``name`` takes on ``scenario``, before it runs.
+
+    The record of a latency per item the producer can make, plus what the pipeline can
+    hold: for ``none``, everything made faster than the consumer takes it, which grows
+    with rate and duration; for the others, at most ``capacity`` items.
+    """
+    record = 8 * scenario.most_items
+    if name == "none":
+        backlog = max(0.0, scenario.producer_rate - scenario.consumer_rate) * scenario.duration
+        return record + math.ceil(backlog * OBSERVE_ON_ITEM_BYTES)
+    return record + min(scenario.capacity, scenario.most_items) * HELD_ITEM_BYTES

@@ -7,6 +7,7 @@ time (a ``VirtualTimeScheduler``) by default, or an event-loop thread on the rea
 from __future__ import annotations
 
 import math
+import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable
 
 from ..core import Drain, Flowable, Subscriber, Subscription, seconds
+from ._clock import VirtualClock
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Scenario:
 
     @property
     def most_items(self) -> int:
+        """The most items a producer can make in the run."""
         return math.ceil(self.producer_rate * self.duration) + 1
 
 
@@ -68,25 +71,17 @@ class Probe:
         self.produced = 0
         self.delivered = 0
         self.dropped = 0
-        self.peak_depth = 0
         self.throttled = 0.0
         self.ready_at: float | None = None  # a paced producer's next item is ready then
-        self.latencies = array("d", bytes(8 * scenario.most_items))
-        self.sample_times = array("d", bytes(8 * (scenario.samples + 1)))
-        self.sample_depths = array("d", bytes(8 * (scenario.samples + 1)))
-        self.sample_delivered = array("d", bytes(8 * (scenario.samples + 1)))
+        # Multiplied rather than built from bytes: one allocation of the size, not two.
+        self.latencies = array("d", [0.0]) * scenario.most_items
+        self.sample_times = array("d", [0.0]) * (scenario.samples + 1)
+        self.sample_depths = array("d", [0.0]) * (scenario.samples + 1)
+        self.sample_delivered = array("d", [0.0]) * (scenario.samples + 1)
         self.sampled = 0
-
-    @property
-    def depth(self) -> int:
-        """Items produced and neither delivered nor dropped: held somewhere in between."""
-        return self.produced - self.delivered - self.dropped
 
     def on_produced(self) -> None:
         self.produced += 1
-        depth = self.produced - self.delivered - self.dropped
-        if depth > self.peak_depth:
-            self.peak_depth = depth
 
     def on_delivered(self, message: Message, now: float) -> None:
         self.latencies[self.delivered] = now - message.produced_at
@@ -95,10 +90,11 @@ class Probe:
     def on_dropped(self, _: Message) -> None:
         self.dropped += 1
 
-    def sample(self, now: float) -> None:
+    def sample(self, now: float, depth: int) -> None:
+        """Record ``depth``, the items the pipeline holds as its parts count them, at ``now``."""
         if self.sampled < len(self.sample_times):
             self.sample_times[self.sampled] = now - self.start
-            self.sample_depths[self.sampled] = self.depth
+            self.sample_depths[self.sampled] = depth
             self.sample_delivered[self.sampled] = self.delivered
             self.sampled += 1
 
@@ -279,3 +275,31 @@ class SlowConsumer:
 
     def on_completed(self) -> None:
         self.subscription = None
+
+
+class BlockingConsumer(abc.ObserverBase[Message]):
+    """A plain reactivex observer that takes ``cost`` seconds inside each ``on_next``.
+
+    It blocks, as ordinary code does: what arrives meanwhile must wait in front of it. On
+    the demo's virtual clock the block is :meth:`VirtualClock.work` (the rest of the
+    simulation runs on meanwhile, as other threads would); on real time it sleeps, so it
+    needs a thread of its own.
+    """
+
+    def __init__(self, scheduler: abc.SchedulerBase, probe: Probe, cost: float) -> None:
+        self._scheduler = scheduler
+        self._probe = probe
+        self._cost = cost
+
+    def on_next(self, value: Message) -> None:
+        self._probe.on_delivered(value, seconds(self._scheduler))
+        if isinstance(self._scheduler, VirtualClock):
+            self._scheduler.work(self._cost)
+        else:
+            time.sleep(self._cost)
+
+    def on_error(self, error: Exception) -> None:
+        pass
+
+    def on_completed(self) -> None:
+        pass

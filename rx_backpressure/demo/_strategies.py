@@ -1,17 +1,21 @@
 """The strategies the demo compares, each wired the way a user would wire it.
 
-Each builder subscribes a pipeline on ``scheduler`` and returns a function that counts the
-items still held anywhere in it, read from the parts themselves (the operator's ``depth``
-metric, the unbounded inbox), so that conservation is a real check.
+Each builder subscribes a pipeline on ``scheduler`` and hands back a :class:`Wired`: how
+many items the pipeline holds, read from its parts themselves (an operator's ``depth``
+metric, observe_on's queue), so that conservation is a real check; the most it ever held,
+as those parts counted it; and how to stop it.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.observer import ObserveOnObserver
+from reactivex.scheduler import EventLoopScheduler
 
 from ..core import Metrics, seconds
 from ..operators import (
@@ -22,7 +26,9 @@ from ..operators import (
     shed,
     token_bucket,
 )
+from ._clock import VirtualClock
 from ._scenario import (
+    BlockingConsumer,
     Message,
     Probe,
     Scenario,
@@ -32,47 +38,72 @@ from ._scenario import (
     start_push_producer,
 )
 
-Held = Callable[[], int]
-Builder = Callable[[abc.SchedulerBase, Scenario, Probe], Held]
+
+@dataclass(frozen=True)
+class Wired:
+    """A strategy's pipeline, subscribed."""
+
+    held: Callable[[], int]
+    """Items the pipeline holds now, counted by the part that holds them."""
+    peak: Callable[[], int]
+    """The most items that part held at once (an operator's ``peak_depth``)."""
+    subscription: abc.DisposableBase
+    """Stops the pipeline and releases what it runs on."""
 
 
-def _none(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Held:
-    """Plain reactivex: the consumer's backlog is an unbounded queue, as observe_on keeps."""
-    inbox: deque[Message] = deque()
-    busy = False
+Builder = Callable[[abc.SchedulerBase, Scenario, Probe], Wired]
 
-    def take_next() -> None:
-        nonlocal busy
-        busy = True
-        probe.on_delivered(inbox.popleft(), seconds(scheduler))
-        scheduler.schedule_relative(scenario.cost, finished)
 
-    def finished(_: abc.SchedulerBase, __: Any = None) -> None:
-        nonlocal busy
-        busy = False
-        if inbox:
-            take_next()
+def _from_metrics(metrics: Metrics, subscription: abc.DisposableBase) -> Wired:
+    return Wired(
+        held=lambda: int(metrics.get("depth")),
+        peak=lambda: int(metrics.get("peak_depth")),
+        subscription=subscription,
+    )
+
+
+def _none(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Wired:
+    """Plain reactivex: a push producer, ``observe_on``, a consumer that blocks per item.
+
+    ``observe_on(s)`` is ``source.subscribe(ObserveOnObserver(s, observer))``; it is
+    written out here so that the queue it keeps can be read. On virtual time the consumer
+    blocks on the clock itself (:meth:`VirtualClock.work`); on real time it gets a thread
+    of its own, as observe_on's consumer would, and sleeps there. That thread ends once
+    its queue is empty, which stopping the pipeline makes it.
+    """
+    consumer_side = (
+        scheduler if isinstance(scheduler, VirtualClock) else EventLoopScheduler(exit_if_empty=True)
+    )
+    inbox = ObserveOnObserver(consumer_side, BlockingConsumer(consumer_side, probe, scenario.cost))
+    peak = 0
 
     def arrive(message: Message) -> None:
-        inbox.append(message)
-        if not busy:
-            take_next()
+        nonlocal peak
+        inbox.on_next(message)
+        peak = max(peak, len(inbox.queue))
 
-    start_push_producer(scheduler, probe, scenario.producer_rate, arrive)
-    return lambda: len(inbox)
+    def drop_backlog() -> None:
+        with inbox.lock:
+            inbox.queue.clear()
+
+    producing = start_push_producer(scheduler, probe, scenario.producer_rate, arrive)
+    stop = CompositeDisposable(producing, inbox, Disposable(drop_backlog))
+    return Wired(held=lambda: len(inbox.queue), peak=lambda: peak, subscription=stop)
 
 
-def _bounded_buffer(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Held:
+def _bounded_buffer(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Wired:
     metrics = Metrics()
     pipeline = paced_producer(probe, scenario.producer_rate).pipe(
         bounded_buffer(scenario.capacity, overflow="block", metrics=metrics)
     )
-    pipeline.subscribe(SlowConsumer(scheduler, probe, _single(scenario)), scheduler=scheduler)
-    return lambda: int(metrics.get("depth"))
+    subscription = pipeline.subscribe(
+        SlowConsumer(scheduler, probe, _single(scenario)), scheduler=scheduler
+    )
+    return _from_metrics(metrics, subscription)
 
 
 def _shed(strategy: Strategy) -> Builder:
-    def build(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Held:
+    def build(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Wired:
         metrics = Metrics()
         pipeline = push_producer(scheduler, probe, scenario.producer_rate).pipe(
             shed(
@@ -82,23 +113,27 @@ def _shed(strategy: Strategy) -> Builder:
                 metrics=metrics,
             )
         )
-        pipeline.subscribe(SlowConsumer(scheduler, probe, _single(scenario)), scheduler=scheduler)
-        return lambda: int(metrics.get("depth"))
+        subscription = pipeline.subscribe(
+            SlowConsumer(scheduler, probe, _single(scenario)), scheduler=scheduler
+        )
+        return _from_metrics(metrics, subscription)
 
     return build
 
 
-def _token_bucket(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Held:
+def _token_bucket(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Wired:
     metrics = Metrics()
     burst = max(1.0, scenario.consumer_rate / 10)
     pipeline = paced_producer(probe, scenario.producer_rate).pipe(
         token_bucket(burst, scenario.consumer_rate, metrics=metrics)
     )
-    pipeline.subscribe(SlowConsumer(scheduler, probe, _single(scenario)), scheduler=scheduler)
-    return lambda: int(metrics.get("depth"))
+    subscription = pipeline.subscribe(
+        SlowConsumer(scheduler, probe, _single(scenario)), scheduler=scheduler
+    )
+    return _from_metrics(metrics, subscription)
 
 
-def _adaptive_batch(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Held:
+def _adaptive_batch(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Wired:
     metrics = Metrics()
     pipeline = paced_producer(probe, scenario.producer_rate).pipe(
         adaptive_batch(
@@ -109,11 +144,13 @@ def _adaptive_batch(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Pro
             metrics=metrics,
         )
     )
-    pipeline.subscribe(SlowConsumer(scheduler, probe, scenario.batch_cost), scheduler=scheduler)
-    return lambda: int(metrics.get("depth"))
+    subscription = pipeline.subscribe(
+        SlowConsumer(scheduler, probe, scenario.batch_cost), scheduler=scheduler
+    )
+    return _from_metrics(metrics, subscription)
 
 
-def _circuit_break(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Held:
+def _circuit_break(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Probe) -> Wired:
     """The consumer is a remote call that fails for the middle tenth of the run."""
     metrics = Metrics()
     failing_from, failing_until = scenario.failure_window
@@ -150,8 +187,7 @@ def _circuit_break(scheduler: abc.SchedulerBase, scenario: Scenario, probe: Prob
             metrics=metrics,
         )
     )
-    pipeline.subscribe(delivered, scheduler=scheduler)
-    return lambda: int(metrics.get("depth"))
+    return _from_metrics(metrics, pipeline.subscribe(delivered, scheduler=scheduler))
 
 
 def _single(scenario: Scenario) -> Callable[[int], float]:
@@ -159,7 +195,7 @@ def _single(scenario: Scenario) -> Callable[[int], float]:
 
 
 STRATEGIES: dict[str, tuple[str, Builder]] = {
-    "none": ("reactivex, unbounded queue (observe_on)", _none),
+    "none": ("reactivex observe_on, unbounded queue", _none),
     "bounded_buffer": ("bounded_buffer(capacity, block)", _bounded_buffer),
     "shed_tail": ("shed(capacity, tail)", _shed("tail")),
     "shed_head": ("shed(capacity, head)", _shed("head")),
