@@ -50,8 +50,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from rx_backpressure import Subscription
-from rx_backpressure.demo._kafka import embedded_broker, resident_memory
-from rx_backpressure.kafka import Record, from_topics
+from rx_backpressure.demo._kafka import resident_memory
+from rx_backpressure.kafka import Record, embedded_broker, from_topics
 from rx_backpressure.kafka._config import CONSUMER_DEFAULTS
 
 PARTITIONS = 4

