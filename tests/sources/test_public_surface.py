@@ -24,6 +24,7 @@ IMPORT = re.compile(
 USED = re.compile(r"\bbp\.(\w+)")
 FROM = re.compile(r"from (rx_backpressure(?:\.\w+)?) import \(?([\w, ]+)")
 
+
 def _code(path: Path) -> str:
     if path.suffix == ".ipynb":
         notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
