@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import TYPE_CHECKING
 
 from ..core import UNBOUNDED, add_demand
+
+if TYPE_CHECKING:
+    from ._record import Record
 
 
 class PartitionLedger:
@@ -100,22 +104,26 @@ class Ledger:
     def ack(self, slot: PartitionLedger, offset: int) -> None:
         with self.lock:
             pending = slot.pending
-            if not slot.live or not pending or offset < pending[0] or offset in slot.acked:
+            if not slot.live or not pending:
                 return  # moot (revoked), or acked already
-            self.unacked -= 1
-            self.since_commit += 1
-            if offset == pending[0]:
-                acked = slot.acked
+            head = pending[0]
+            if offset == head:  # the usual case: acks in the order of the records
                 pending.popleft()
                 slot.stamps.popleft()
                 done = offset
-                while pending and pending[0] in acked:
-                    done = pending.popleft()
-                    slot.stamps.popleft()
-                    acked.discard(done)
+                acked = slot.acked
+                if acked:
+                    while pending and pending[0] in acked:
+                        done = pending.popleft()
+                        slot.stamps.popleft()
+                        acked.discard(done)
                 slot.done = done + 1
+            elif offset < head or offset in slot.acked:
+                return  # acked already
             else:
                 slot.acked.add(offset)
+            self.unacked -= 1
+            self.since_commit += 1
             if self.unacked == self.max_unacked - 1 or self.since_commit == self.commit_every:
                 self.cond.notify()
 
@@ -140,10 +148,13 @@ class Ledger:
         known = [stamp for stamp in stamps if stamp is not None]
         return min(known) if known else None
 
-    def polled(self, slot: PartitionLedger, offset: int, stamp: float | None) -> None:
-        """A record was polled against demand (the poll thread, under the lock)."""
-        slot.pending.append(offset)
-        slot.stamps.append(stamp)
-        self.unacked += 1
-        if self.wanted != UNBOUNDED:
-            self.wanted -= 1
+    def polled(self, records: list[Record]) -> None:
+        """Records were polled against demand (the poll thread): entered in one go."""
+        with self.lock:
+            for record in records:
+                slot = record._slot
+                slot.pending.append(record.offset)
+                slot.stamps.append(record.timestamp)
+            self.unacked += len(records)
+            if self.wanted != UNBOUNDED:
+                self.wanted -= len(records)

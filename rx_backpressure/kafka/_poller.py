@@ -23,7 +23,7 @@ from ..core import Metrics
 from ._errors import KafkaSourceError
 from ._lag import LagReader
 from ._ledger import Ledger, PartitionLedger
-from ._record import Record, headers_of, timestamp_of
+from ._record import Record, headers_of
 
 IDLE = 0.1
 """Seconds the poll thread waits at most between two polls of its consumer once paused."""
@@ -194,6 +194,10 @@ class Poller:
         partitions = ledger.partitions
         key_serde, value_serde = self._key_serde, self._value_serde
         records: list[Record] = []
+        append = records.append
+        serdes = key_serde is not None or value_serde is not None
+        last: tuple[str | None, int | None] = (None, None)
+        slot: PartitionLedger | None = None
         try:
             for message in messages:
                 error = message.error()
@@ -205,21 +209,24 @@ class Poller:
                 assert topic is not None
                 assert partition is not None
                 assert offset is not None
-                slot = partitions.get((topic, partition))
+                if (topic, partition) != last:  # a poll's messages come in runs per partition
+                    last = (topic, partition)
+                    slot = partitions.get(last)
                 if slot is None:  # not ours (any more): its owner reads it
                     continue
                 key: Any = message.key()
                 value: Any = message.value()
-                if key_serde is not None or value_serde is not None:
+                if serdes:
                     key, value = self._deserialize(message, key, value)
-                stamp, headers = timestamp_of(message), headers_of(message)
-                records.append(Record(topic, partition, offset, key, value, stamp, headers, slot))
+                kind, millis = message.timestamp()
+                stamp = millis / 1000 if kind else None
+                found = message.headers()
+                headers = headers_of(message) if found else ()
+                append(Record(topic, partition, offset, key, value, stamp, headers, slot))
         finally:
             # What was taken before a failing message still goes out, ahead of the error.
             if records:
-                with ledger.lock:
-                    for record in records:
-                        ledger.polled(record._slot, record.offset, record.timestamp)
+                ledger.polled(records)
                 self._sink.deliver(records)  # one hand-off (one lock round trip) a poll
 
     def _deserialize(self, message: Message, key: Any, value: Any) -> tuple[Any, Any]:

@@ -13,12 +13,6 @@ if TYPE_CHECKING:
 Headers = tuple[tuple[str, bytes | None], ...]
 
 
-def timestamp_of(message: Message) -> float | None:
-    """The message's timestamp in seconds since the epoch; None if it has none."""
-    kind, millis = message.timestamp()
-    return millis / 1000 if kind != 0 else None
-
-
 def headers_of(message: Message) -> Headers:
     """The message's headers as ``(name, value)`` pairs, values as bytes."""
     found = message.headers()
