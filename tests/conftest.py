@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -65,3 +66,19 @@ def switch_off(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
         self._direct_off = True
 
     monkeypatch.setattr(Drain, "__init__", closed)
+
+
+def ask_from_threads(subscription: Any, threads: int, times: int, n: int = 1) -> None:
+    """``threads`` threads at once, each calling ``subscription.request(n)`` ``times`` times;
+    returns once all are done (each given 30 s, so a hang fails instead of blocking)."""
+
+    def ask() -> None:
+        for _ in range(times):
+            subscription.request(n)
+
+    askers = [threading.Thread(target=ask) for _ in range(threads)]
+    for thread in askers:
+        thread.start()
+    for thread in askers:
+        thread.join(30)
+        assert not thread.is_alive(), "a requesting thread hung"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import reactivex
-from conftest import switch_off
+from conftest import ask_from_threads, switch_off
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
@@ -289,16 +289,7 @@ def test_runs_from_a_producer_thread_keep_every_item_in_order() -> None:
     )
     flow.subscribe(subscriber)
 
-    def ask() -> None:
-        for _ in range(20_000 // 7 + 1):
-            subscriber.request(7)
-
-    askers = [threading.Thread(target=ask) for _ in range(2)]
-    for thread in askers:
-        thread.start()
-    for thread in askers:
-        thread.join(30)
-        assert not thread.is_alive()
+    ask_from_threads(subscriber, threads=2, times=20_000 // 7 + 1, n=7)
     subscriber.assert_no_violations()
     assert subscriber.values == list(range(20_000))
     assert subscriber.completed

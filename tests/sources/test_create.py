@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import ask_from_threads
 from reactivex import Observable
 from reactivex import operators as ops
 
@@ -604,16 +605,7 @@ def test_requests_from_another_thread_drive_a_producer_that_follows_demand() -> 
     subscriber: TestSubscriber[int] = TestSubscriber(0)
     counting(1_000, "error").subscribe(subscriber)
 
-    def ask() -> None:
-        for _ in range(1_000):
-            subscriber.request(1)
-
-    askers = [threading.Thread(target=ask) for _ in range(3)]
-    for thread in askers:
-        thread.start()
-    for thread in askers:
-        thread.join(30)
-        assert not thread.is_alive()
+    ask_from_threads(subscriber, threads=3, times=1_000)
     assert subscriber.await_terminal(30)
     subscriber.assert_no_violations()
     assert subscriber.errors == []

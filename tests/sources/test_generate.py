@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 
 import pytest
+from conftest import ask_from_threads
 from reactivex import operators as ops
 
 import rx_backpressure as bp
@@ -190,16 +190,7 @@ def test_requests_from_several_threads_get_every_item_once_in_order() -> None:
     subscriber: TestSubscriber[int] = TestSubscriber(0)
     upto(3_000).subscribe(subscriber)
 
-    def ask() -> None:
-        for _ in range(1_000):
-            subscriber.request(1)
-
-    askers = [threading.Thread(target=ask) for _ in range(3)]
-    for thread in askers:
-        thread.start()
-    for thread in askers:
-        thread.join(30)
-        assert not thread.is_alive()
+    ask_from_threads(subscriber, threads=3, times=1_000)
     assert subscriber.await_terminal(30)
     subscriber.assert_no_violations()
     assert subscriber.values == list(range(3_000))
