@@ -260,11 +260,7 @@ class _CreateDrain(Drain[_T, _T]):
                 metrics.set("depth", len(queue))
                 if dropped is not None:
                     metrics.increment("dropped")
-            claimed = held and not self._wip
-            if claimed:
-                self._wip = True
-            elif held:
-                self._missed = True
+            claimed = held and self._claim_or_mark()
         if failed:
             full = len(queue) >= self._capacity
             what = f"{self._capacity} already held" if full else "beyond demand"
