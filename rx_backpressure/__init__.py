@@ -10,6 +10,8 @@ Your own sources: :func:`create` (callback APIs) and :func:`generate` (cursors, 
 own operators: :class:`Drain` with :func:`lift` (see ``docs/extending.md``).
 """
 
+import logging as _logging
+
 from .core import PUSH_BUFFER as PUSH_BUFFER
 from .core import UNBOUNDED as UNBOUNDED
 from .core import BackpressureError as BackpressureError
@@ -18,13 +20,18 @@ from .core import CircuitOpenError as CircuitOpenError
 from .core import Drain as Drain
 from .core import Flowable as Flowable
 from .core import Metrics as Metrics
+from .core import Pipeline as Pipeline
 from .core import PushSegment as PushSegment
 from .core import RateLimitExceeded as RateLimitExceeded
+from .core import StageSnapshot as StageSnapshot
+from .core import Stall as Stall
 from .core import Subscriber as Subscriber
 from .core import Subscription as Subscription
+from .core import inspect as inspect
 from .core import lift as lift
 from .core import pipe as pipe
 from .core import seconds as seconds
+from .core import watchdog as watchdog
 from .operators import BatchSizeWarning as BatchSizeWarning
 from .operators import CircuitBreaker as CircuitBreaker
 from .operators import CircuitState as CircuitState
@@ -53,6 +60,10 @@ from .sources import to_iterable as to_iterable
 
 __version__ = "0.1.0"
 
+# A library's loggers stay silent until the application configures logging (drop summaries,
+# breaker transitions and stalls go to "rx_backpressure.<module>").
+_logging.getLogger("rx_backpressure").addHandler(_logging.NullHandler())
+
 __all__ = [
     "AsyncFlowIterator",
     "BackpressureError",
@@ -70,9 +81,12 @@ __all__ = [
     "Metrics",
     "Overflow",
     "PUSH_BUFFER",
+    "Pipeline",
     "PushSegment",
     "RateLimitExceeded",
     "SizeRule",
+    "StageSnapshot",
+    "Stall",
     "Strategy",
     "Subscriber",
     "Subscription",
@@ -85,6 +99,7 @@ __all__ = [
     "from_async_iterable",
     "from_iterable",
     "generate",
+    "inspect",
     "lift",
     "map_async",
     "pipe",
@@ -94,4 +109,5 @@ __all__ = [
     "to_async_iterable",
     "to_iterable",
     "token_bucket",
+    "watchdog",
 ]

@@ -121,6 +121,11 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="print JSON (the settings and one object per strategy) instead of a table",
     )
     demo.add_argument(
+        "--inspect",
+        action="store_true",
+        help="after the table, print each strategy's pipeline as inspect() reads it at the end",
+    )
+    demo.add_argument(
         "--kafka",
         action="store_true",
         help=(
@@ -225,6 +230,8 @@ def _demo(argv: Sequence[str] | None) -> int:
     args = command.parse_args(argv)
     if args.bootstrap is not None and not args.kafka:
         parser.error("--bootstrap goes with --kafka")
+    if args.inspect and args.json:
+        parser.error("--inspect prints tables: it does not go with --json")
     if args.kafka and (args.strategy or args.plot or args.real_time or args.json):
         parser.error("--kafka takes --bootstrap, --duration, --producer-rate, --consumer-rate")
     if args.kafka:
@@ -261,6 +268,13 @@ def _demo(argv: Sequence[str] | None) -> int:
         print(as_json(results, scenario, real_time=args.real_time))
     else:
         print(table(results, scenario, real_time=args.real_time))
+    if args.inspect:
+        for result in results:
+            print(f"\n{result.strategy}: ", end="")
+            if result.pipeline is None:
+                print("plain reactivex, no stages to inspect")
+            else:
+                print(f"inspect() at the end of the run\n{result.pipeline}")
     if args.plot is not None:
         plot(results, args.plot, scenario, real_time=args.real_time)
         if not args.json:

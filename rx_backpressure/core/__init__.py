@@ -20,6 +20,11 @@ from ._errors import CircuitOpenError as CircuitOpenError
 from ._errors import RateLimitExceeded as RateLimitExceeded
 from ._flowable import Flowable as Flowable
 from ._metrics import Metrics as Metrics
+from ._stage import Pipeline as Pipeline
+from ._stage import StageSnapshot as StageSnapshot
+from ._stage import call_name as call_name
+from ._stage import inspect as inspect
+from ._stage import stage_name as stage_name
 from ._subscription import Subscriber as Subscriber
 from ._subscription import Subscription as Subscription
 from ._subscription import is_subscriber as is_subscriber
@@ -32,3 +37,5 @@ from ._validate import check_metrics as check_metrics
 from ._validate import check_number as check_number
 from ._validate import check_scheduler as check_scheduler
 from ._validate import check_seconds as check_seconds
+from ._watchdog import Stall as Stall
+from ._watchdog import watchdog as watchdog

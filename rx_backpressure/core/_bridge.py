@@ -29,9 +29,11 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
 
+from ._demand import UNBOUNDED, add_demand
 from ._drain import Drain
 from ._errors import BufferOverflowError
 from ._flowable import Flowable, install_piping
+from ._stage import StageSnapshot, call_name
 from ._subscription import Subscriber, Subscription, is_subscriber
 from ._trampoline import on_trampoline
 from ._validate import check_callable, check_instance
@@ -92,6 +94,16 @@ def keeps_demand_exact(op: object) -> bool:
     return False
 
 
+def call_of(op: object) -> str:
+    """A bridged operator's call, as a stage's default name: ``map(parse)``."""
+    cells = _closure(op)
+    args = cells.get("args")
+    if cells.get("fun") is None or not isinstance(args, tuple):
+        return describe(op)
+    kwargs = cells.get("kwargs")
+    return call_name(describe(op), *args, **(kwargs if isinstance(kwargs, dict) else {}))
+
+
 def describe(op: object) -> str:
     """A name for ``op`` in error messages: the reactivex operator it wraps, if any."""
     fun = _closure(op).get("fun")
@@ -130,7 +142,10 @@ def pipe(*operators: Operator) -> Callable[[Observable[Any]], Any]:
                 while end < len(operators) and keeps_demand_exact(operators[end]):
                     end += 1
                 run = operators[start:end]
-                current = _exact_bridge(current, op if len(run) == 1 else reactivex.compose(*run))
+                name = " | ".join(call_of(part) for part in run)
+                current = _exact_bridge(
+                    current, op if len(run) == 1 else reactivex.compose(*run), name
+                )
                 start = end
             else:
                 current = _apply(current, op)
@@ -149,6 +164,10 @@ def _apply(current: Any, op: Operator) -> Any:
     if not isinstance(current, Flowable):
         return op(current)
     result = op(current)
+    if isinstance(result, PushSegment) and _closure(op).get("fun") is not None:
+        # A reactivex operator built of others (flat_map: map, then merge_all) makes its
+        # push segment inside; named for the operator the user wrote.
+        return PushSegment(result.push_source, describe(op))  # type: ignore[arg-type]
     if isinstance(result, Flowable) or not isinstance(result, Observable):
         return result
     return PushSegment(result, describe(op))
@@ -196,8 +215,10 @@ class PushSegment(Flowable[_T]):
 
 
 class _PushDrain(Drain[_T, _T]):
+    _is_push_stage = True
+
     def __init__(self, downstream: Subscriber[_T], origin: str) -> None:
-        super().__init__(downstream, capacity=PUSH_BUFFER)
+        super().__init__(downstream, capacity=PUSH_BUFFER, name=origin)
         self._origin = origin
 
     def _overflow(self, value: _T) -> None:
@@ -209,9 +230,9 @@ class _PushDrain(Drain[_T, _T]):
         )
 
 
-def _exact_bridge(source: Flowable[Any], op: Operator) -> Flowable[Any]:
+def _exact_bridge(source: Flowable[Any], op: Operator, name: str) -> Flowable[Any]:
     def subscribe(subscriber: Subscriber[Any], scheduler: abc.SchedulerBase | None) -> Subscription:
-        bridge = _Bridge(subscriber, source)
+        bridge = _Bridge(subscriber, source, name)
         bridge.connect(op, scheduler)
         return bridge
 
@@ -228,15 +249,20 @@ class _Bridge(Subscription):
     ``on_next`` reaches that loop, which only notes it (rule 3.3).
     """
 
-    def __init__(self, downstream: Subscriber[Any], source: Flowable[Any]) -> None:
+    def __init__(self, downstream: Subscriber[Any], source: Flowable[Any], name: str) -> None:
+        self.name = name
         self._downstream: Subscriber[Any] | None = downstream
         self._source = source
         self._lock = threading.Lock()
         self._upstream: Subscription | None = None
+        self._link_up: Subscription | None = None  # kept after the end, for inspect
         self._waiting: list[Any] = []  # requests made before the source subscribed
         self._cancelled = False
         self._link = SingleAssignmentDisposable()
         self.produced = 0
+        # For inspect(): counted per request and per swallowed input, never per item.
+        self._requested = 0
+        self._swallowed = 0
 
     def connect(self, op: Operator, scheduler: abc.SchedulerBase | None) -> None:
         downstream = self._downstream
@@ -255,6 +281,8 @@ class _Bridge(Subscription):
         # An invalid n goes upstream too: the source signals the error, which the operator
         # passes through unchanged (rule 3.9).
         with self._lock:
+            if type(n) is int and n > 0:
+                self._requested = add_demand(self._requested, n)
             upstream = self._upstream
             if upstream is None:
                 if not self._cancelled:
@@ -273,13 +301,36 @@ class _Bridge(Subscription):
             upstream.cancel()
         self._link.dispose()
 
+    # -- what inspect() sees ------------------------------------------------------------
+
+    def _inspect_stage(self) -> StageSnapshot:
+        produced = self.produced
+        requested = self._requested
+        ended = self._cancelled
+        demand = requested if requested >= UNBOUNDED else requested - produced
+        return StageSnapshot(
+            name=self.name,
+            kind="bridge",
+            held=0,
+            demand=0 if ended else demand,
+            pending=0 if ended else demand,  # asked upstream one for one
+            received=produced + self._swallowed,
+            emitted=produced,
+            dropped=0,
+            ended=ended,
+        )
+
+    def _inspect_links(self) -> list[object]:
+        upstream = self._link_up
+        return [] if upstream is None else [upstream]
+
     # -- the source side ------------------------------------------------------------------
 
     def source_subscribed(self, subscription: Subscription) -> None:
         with self._lock:
             cancelled = self._cancelled
             if not cancelled:
-                self._upstream = subscription
+                self._upstream = self._link_up = subscription
                 waiting, self._waiting = self._waiting, []
         if cancelled:
             subscription.cancel()
@@ -295,6 +346,7 @@ class _Bridge(Subscription):
 
     def swallowed(self) -> None:
         """The operator took an input and emitted nothing: ask the source for another."""
+        self._swallowed += 1
         upstream = self._upstream
         if upstream is not None:
             upstream.request(1)

@@ -55,7 +55,9 @@ from ._clock import clock_reader
 from ._demand import UNBOUNDED, add_demand, invalid_request
 from ._errors import BufferOverflowError
 from ._flowable import Flowable, SubscribeFlow
+from ._logs import DropLog
 from ._metrics import Metrics
+from ._stage import StageSnapshot, collecting
 from ._subscription import Subscriber, Subscription
 from ._trampoline import on_trampoline
 
@@ -87,6 +89,21 @@ _CANCELLED: abc.DisposableBase = Disposable()
 """Stands in for the upstream link once it has been cut."""
 
 
+class PushedBy:
+    """The stage that stands for a push Observable above a stage of ours: the reactivex
+    operator that made a push segment, or a plain Observable such as a ``Subject``."""
+
+    def __init__(self, name: str, links: list[object]) -> None:
+        self._name = name
+        self._links = links
+
+    def _inspect_stage(self) -> StageSnapshot:
+        return StageSnapshot(name=self._name, kind="push")
+
+    def _inspect_links(self) -> list[object]:
+        return list(self._links)
+
+
 class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     """Demand accounting, a bounded queue and one serialized delivery loop."""
 
@@ -102,21 +119,31 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "_direct_off",
         "_done",
         "_downstream",
+        "_drop_log",
+        "_dropped",
+        "_emitted",
         "_error",
         "_finished",
         "_fresh",
         "_hooks_emitted",
         "_hooks_request",
+        "_kind",
+        "_link_up",
         "_lock",
         "_metrics",
         "_missed",
+        "_name",
         "_pending_upstream",
         "_prefetch",
+        "_push_from",
+        "_push_links",
         "_queue",
         "_read_clock",
+        "_received",
         "_refused",
         "_requested",
         "_scheduler",
+        "_sent_up",
         "_timer",
         "_upstream",
         "_upstream_flow",
@@ -144,8 +171,21 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         scheduler: abc.SchedulerBase | None = None,
         deliver_on: abc.SchedulerBase | None = None,
         metrics: Metrics | None = None,
+        name: str | None = None,
     ) -> None:
         self._downstream: Subscriber[_Out] | None = downstream
+        self._name = name if name is not None else type(self).__name__.lstrip("_")
+        self._kind = "operator"
+        # The stage's counters (see inspect): kept whether or not ``metrics`` is given, by
+        # the owner of the loop per pass, or under the lock where items arrive.
+        self._received = 0
+        self._emitted = 0
+        self._dropped = 0
+        self._sent_up = 0  # demand sent upstream, saturating at UNBOUNDED
+        self._push_links: list[object] = []
+        self._push_from: str | None = None
+        self._drop_log: DropLog | None = None
+        self._link_up: abc.DisposableBase | None = None  # kept after the end, for inspect
         self._queue: deque[_In] = deque()
         self._capacity = capacity
         self._lock = threading.Lock()
@@ -174,6 +214,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._timer = SerialDisposable()
         self._read_clock: Callable[[], float] | None = None
         self._metrics = metrics
+        if metrics is not None and metrics.name is None:
+            metrics.name = self._name
         # The chain hand-off: a subscriber of ours that takes runs of items.
         takes = getattr(downstream, "_takes_batches", None)
         self._batch_down: RunTaker[_Out] | None = (
@@ -203,6 +245,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         downstream = self._downstream
         assert downstream is not None
         flow = isinstance(source, Flowable) and source.push_source is None
+        if source is None:
+            self._kind = "source"  # before on_subscribe, which may end it
         if flow:
             # Known before on_subscribe, so demand requested from inside it goes upstream.
             self._upstream_flow = True
@@ -221,7 +265,16 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         else:
             pushed = source.push_source if isinstance(source, Flowable) else source
             assert pushed is not None
-            on_trampoline(lambda: self._set_upstream(pushed.subscribe(self, scheduler=scheduler)))
+            origin = getattr(source, "origin", None)
+            self._push_from = origin if isinstance(origin, str) else type(pushed).__name__
+            on_trampoline(lambda: self._subscribe_push(pushed, scheduler))
+
+    def _subscribe_push(self, pushed: Observable[_In], scheduler: abc.SchedulerBase | None) -> None:
+        # Flowables that the push source's operators subscribe meanwhile are this stage's
+        # upstream, as inspect() sees it.
+        with collecting(self._push_links):
+            handle = pushed.subscribe(self, scheduler=scheduler)
+        self._set_upstream(handle)
 
     @property
     def clock(self) -> abc.SchedulerBase:
@@ -241,7 +294,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         with self._lock:
             current = self._upstream
             if current is None:
-                self._upstream = handle
+                self._upstream = self._link_up = handle
                 pending, self._pending_upstream = self._pending_upstream, 0
         if current is not None:
             # Already cancelled, or a second upstream (rule 2.5): refuse it.
@@ -264,6 +317,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._send_upstream(cast(Subscription, upstream), n)
 
     def _send_upstream(self, upstream: Subscription, n: int) -> None:
+        asked = self._sent_up + n
+        self._sent_up = asked if asked < UNBOUNDED else UNBOUNDED
         upstream.request(n)
         if self._metrics is not None:
             self._metrics.increment("requested", n)
@@ -346,6 +401,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 return
             if len(queue) < self._capacity:
                 queue.append(value)
+                self._received += 1
                 self._missed = True
             else:
                 self._overflow(value)
@@ -360,6 +416,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._wip = True  # the direct path's claim (_claim_direct, inline: per item)
             if requested != UNBOUNDED:
                 self._requested = requested - 1
+            self._received += 1
             lock.release()
             if self._deliver_claimed(value, admit):
                 return
@@ -372,6 +429,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._overflow(value)
             return
         queue.append(value)
+        self._received += 1
         metrics = self._metrics
         if metrics is not None:  # under the lock: the depth is never a stale reading
             metrics.increment("received")
@@ -409,8 +467,10 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._missed = True
             if room >= len(values):
                 queue.extend(values)
+                self._received += len(values)
                 return
             queue.extend(values[:room])
+            self._received += max(room, 0)
             for value in values[room:]:
                 self._overflow(value)
             return
@@ -422,6 +482,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         count = len(values)
         taken = self._claim_direct(count) if direct else 0
         if taken:
+            self._received += taken
             left_out = self._hold(values, taken) if taken < count else None
             lock.release()
             self._deliver_run(values if taken == count else values[:taken])
@@ -454,6 +515,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             end = start + max(room, 0)
             left_out = values[end:]
         queue.extend(values[start:end] if start or end < len(values) else values)
+        self._received += end - start
         metrics = self._metrics
         if metrics is not None:  # under the lock: the depth is never a stale reading
             metrics.increment("received", end - start)
@@ -480,13 +542,17 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                         on_next(value)  # type: ignore[arg-type]  # _In is _Out here
                         if self._cancelled:
                             break
+            self._emitted += handed
             if metrics is not None:
                 metrics.increment("received", len(run))
                 metrics.increment("emitted", handed)
             self._on_emitted(handed)
         except Exception as err:  # downstream's on_next, or the operator's hook
-            if metrics is not None:  # handed on, the refused one included; the rest of the
-                metrics.increment("received", handed)  # run ends with the stream, untaken
+            self._emitted += handed  # handed on, the refused one included; the rest of
+            with lock:  # the run ends with the stream, untaken
+                self._received -= len(run) - handed
+            if metrics is not None:
+                metrics.increment("received", handed)
                 metrics.increment("emitted", handed)
             self._delivering_thread = None
             self._cancel_upstream()
@@ -509,6 +575,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         with self._lock:
             if self._done or self._cancelled or not self._claim_direct():
                 return False
+            self._received += 1
         return self._deliver_claimed(value, admit)
 
     def _claim_direct(self, count: int = 1) -> int:
@@ -534,10 +601,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 with lock:
                     if self._requested != UNBOUNDED:
                         self._requested += 1
+                    self._received -= 1  # held instead, and counted there
                     self._delivering_thread = None
                     self._wip = self._missed = False  # the caller holds the item and drains
                 return False
             downstream = self._downstream
+            self._emitted += 1
             metrics = self._metrics
             if metrics is not None:  # handed on, even if downstream refuses it by raising
                 metrics.increment("received")
@@ -565,6 +634,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     def _overflow(self, value: _In) -> None:
         """The operator's policy for an item that finds ``capacity`` items held (producer's
         thread, no lock held). Default: fail, after the held items."""
+        self._count_in(1)
         if self._metrics is not None:
             self._metrics.increment("received")
         self._stop_upstream(
@@ -579,11 +649,13 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     # -- producer side --------------------------------------------------------------------
 
-    def _offer(self, item: _In, *, evict: bool = False) -> tuple[_In] | None:
+    def _offer(self, item: _In, *, evict: bool = False, drop: bool = False) -> tuple[_In] | None:
         """Hold ``item`` if there is room. None means it was taken (or the stream is over).
 
         With no room, the item left out comes back in a 1-tuple: ``item`` itself, or with
-        ``evict=True`` the oldest held item, which makes way for ``item``.
+        ``evict=True`` the oldest held item, which makes way for ``item``. ``drop=True``
+        counts the item left out in ``_dropped`` under the same lock (then report it with
+        ``_count_drop(counted=True)``).
         """
         queue = self._queue
         with self._lock:
@@ -597,6 +669,9 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 queue.append(item)
             else:
                 left_out = (item,)
+            if drop and left_out is not None:
+                self._dropped += 1
+            self._received += 1
             metrics = self._metrics
             if metrics is not None:  # under the lock: the depth is never a stale reading
                 metrics.increment("received")
@@ -712,6 +787,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 else:
                     emitted = self._emit(downstream.on_next, requested)
                 if emitted:
+                    self._emitted += emitted
                     metrics = self._metrics
                     if requested != UNBOUNDED or metrics is not None:
                         lock = self._lock
@@ -729,6 +805,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                         self._on_emitted(emitted)
         except Exception as err:  # downstream's on_next or the operator's own code
             refused, self._refused = self._refused, 0
+            self._emitted += refused
             if refused and self._metrics is not None:
                 self._metrics.increment("emitted", refused)
                 self._metrics.set("depth", len(self._queue))  # what it held when it failed
@@ -769,6 +846,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._finished = True
         self._downstream = None
         self._queue.clear()
+        if self._drop_log is not None:
+            self._drop_log.flush()
         self._timer.dispose()
         self._release()
 
@@ -783,6 +862,94 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 downstream.on_completed()
             else:
                 downstream.on_error(error)
+
+    # -- what inspect() sees -------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The stage's name: the one it was given, or its call (see ``inspect``)."""
+        return self._name
+
+    def _count_in(self, count: int) -> None:
+        """Count ``count`` items received that went neither into the queue nor straight on
+        (an operator's own arrival path: refused, dropped at once, or held its own way)."""
+        with self._lock:
+            self._received += count
+
+    def _count_drop(self, count: int = 1, *, counted: bool = False) -> None:
+        """Count ``count`` items dropped by the operator's policy: the stage's counter (unless
+        the caller already added them to ``_dropped`` under a lock it held, or on the one
+        thread that ever drops: ``counted``), its ``metrics``, and a summary on its logger at
+        most once per interval (see ``_logs``). Called with no lock held."""
+        if not counted:
+            with self._lock:
+                self._dropped += count
+        if self._metrics is not None:
+            self._metrics.increment("dropped", count)
+        log = self._drop_log
+        if log is None:
+            with self._lock:
+                log = self._drop_log
+                if log is None:
+                    log = self._drop_log = DropLog(
+                        self._log_as, self._name, self._now, self._dropped_so_far
+                    )
+        log.dropped(count)
+
+    def _dropped_so_far(self) -> int:
+        return self._dropped
+
+    _log_as = "rx_backpressure"
+    """The logger an operator's summaries go to: ``rx_backpressure.<operator>``."""
+
+    def _held_count(self) -> int:
+        """Items the stage holds now (default: its queue)."""
+        return len(self._queue)
+
+    def _stage_capacity(self) -> int | None:
+        """The most items the stage may hold or ask ahead for (None: no bound of its own)."""
+        capacity = self._capacity
+        if capacity < UNBOUNDED:
+            return capacity
+        return self._prefetch if 0 < self._prefetch < UNBOUNDED else None
+
+    def _stage_state(self) -> dict[str, object]:
+        """What else the stage knows, for ``inspect`` (default: nothing)."""
+        return {}
+
+    def _inspect_stage(self) -> StageSnapshot:
+        held = self._held_count()
+        received = self._received
+        if self._kind == "source":
+            received = self._emitted + held + self._dropped  # what it has read
+        pending: int | None = None
+        if self._upstream_flow:
+            asked = self._sent_up
+            pending = UNBOUNDED if asked >= UNBOUNDED else max(asked - received, 0)
+        return StageSnapshot(
+            name=self._name,
+            kind="push" if self._is_push_stage else self._kind,
+            capacity=self._stage_capacity(),
+            held=held,
+            demand=0 if self._finished else self._requested,
+            pending=0 if self._finished else pending,
+            received=received,
+            emitted=self._emitted,
+            dropped=self._dropped,
+            state=self._stage_state(),
+            ended=self._finished,
+        )
+
+    _is_push_stage = False
+    """True for the stage that stands for a push segment itself (``PushSegment``)."""
+
+    def _inspect_links(self) -> list[object]:
+        if self._push_from is None:
+            upstream = self._link_up
+            return [] if upstream is None else [upstream]
+        if self._is_push_stage:
+            return list(self._push_links)
+        return [PushedBy(self._push_from, self._push_links)]
 
     # -- timers ---------------------------------------------------------------------------
 

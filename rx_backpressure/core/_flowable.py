@@ -9,6 +9,7 @@ from reactivex import Observable, abc
 from reactivex.scheduler import CurrentThreadScheduler
 
 from ._demand import UNBOUNDED
+from ._stage import collector
 from ._subscription import Subscriber, Subscription, is_subscriber
 from ._validate import check_callable
 
@@ -200,9 +201,13 @@ class Flowable(Observable[_T_out]):
                 observer.on_completed,
             )
         callback: abc.OnNext[_T_out] | None = on_next  # type: ignore[assignment]
-        return self._subscribe_flow(
+        subscription = self._subscribe_flow(
             _UnboundedSubscriber(callback, on_error, on_completed), scheduler
         )
+        collected = collector()
+        if collected is not None:  # a push source's operators subscribe us (see inspect)
+            collected.append(subscription)
+        return subscription
 
     def _subscribe_core(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -15,7 +16,7 @@ from typing import Any
 from reactivex import abc
 from reactivex.scheduler import EventLoopScheduler
 
-from ..core import seconds
+from ..core import Pipeline, inspect, seconds
 from ._clock import VirtualClock
 from ._scenario import Probe, Scenario, schedule_at
 from ._strategies import STRATEGIES
@@ -47,6 +48,9 @@ class StrategyResult:
     series: dict[str, list[float]] = field(repr=False)
     events: int = 0
     """Scheduled actions the simulation ran (virtual time only)."""
+    pipeline: Pipeline | None = field(default=None, repr=False)
+    """Every stage of the strategy's pipeline at the end of the run (``inspect``); None for
+    plain reactivex, which has no stages of ours to read."""
 
     def as_json(self) -> dict[str, Any]:
         """The machine-readable form (without the time series)."""
@@ -93,6 +97,7 @@ def run_strategy(
     finished = threading.Event()
     counts: list[int] = []
     timings: list[float] = []
+    stages: list[Pipeline] = []
     step = scenario.duration / scenario.samples
 
     if measure_memory:
@@ -118,6 +123,8 @@ def run_strategy(
             timings.extend(
                 (probe.throttled_until(end), probe.percentile(0.50), probe.percentile(0.99))
             )
+            with contextlib.suppress(TypeError):  # plain reactivex: no stages of ours
+                stages.append(inspect(wired.subscription))
             finished.set()
 
         schedule_at(scheduler, start, sample, 0)
@@ -145,6 +152,7 @@ def run_strategy(
         throttled_s=timings[0],
         p50_latency_s=timings[1],
         p99_latency_s=timings[2],
+        pipeline=stages[0] if stages else None,
         series={
             "time": list(probe.sample_times[: probe.sampled]),
             "depth": list(probe.sample_depths[: probe.sampled]),

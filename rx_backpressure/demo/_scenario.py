@@ -143,7 +143,7 @@ class _PacedDrain(Drain[Message, Message]):
     """
 
     def __init__(self, downstream: Subscriber[Message], probe: Probe, rate: float) -> None:
-        super().__init__(downstream)
+        super().__init__(downstream, name=f"paced_producer({rate:g}/s)")
         self._probe = probe
         self._gap = 1.0 / rate
         self._ready_at = probe.ready_at = probe.start

@@ -21,7 +21,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from ..core import Metrics
 from ._errors import KafkaSourceError
-from ._lag import LagReader
+from ._lag import LagReader, LagReading
 from ._ledger import Ledger, PartitionLedger
 from ._record import Record, headers_of
 
@@ -99,6 +99,10 @@ class Poller:
         self._lag_interval = lag_interval
         self._metrics = metrics
         self._consumer: Consumer | None = None
+        self._lag: LagReader | None = None
+        # For inspect, written by the poll thread only: partitions assigned, and paused.
+        self.assigned = 0
+        self.paused = 0
         self._paused = False
         self._closing = False
         self._failure: KafkaSourceError | None = None
@@ -119,7 +123,7 @@ class Poller:
                 if ledger.stopping:
                     return
             consumer = self._consumer = Consumer(self._settings)
-            lag = LagReader(consumer, ledger, self._sink, self._metrics)
+            lag = self._lag = LagReader(consumer, ledger, self._sink, self._metrics)
             consumer.subscribe(
                 self._topics,
                 on_assign=self._on_assign,
@@ -155,7 +159,7 @@ class Poller:
                 if due or moment - last_commit >= self._commit_interval:
                     self._commit(consumer, None)
                     last_commit = moment
-                if self._metrics is not None and moment - last_lag >= self._lag_interval:
+                if moment - last_lag >= self._lag_interval:
                     lag.refresh()
                     last_lag = moment
                 self._check_reachable(consumer, moment)
@@ -174,6 +178,12 @@ class Poller:
             ledger.stop()
             if consumer is not None:
                 self._close(consumer)
+
+    @property
+    def lag(self) -> LagReading:
+        """The last lag reading (empty before the first)."""
+        reader = self._lag
+        return LagReading() if reader is None else reader.reading
 
     def _fetch(self, consumer: Consumer, room: int) -> list[Message]:
         """Up to ``room`` messages: what is there at once, else the first to arrive within
@@ -284,8 +294,9 @@ class Poller:
         assigned = consumer.assignment()
         if assigned:
             (consumer.pause if paused else consumer.resume)(assigned)
+        self.paused = len(assigned) if paused else 0
         if self._metrics is not None:
-            self._metrics.set("paused", len(assigned) if paused else 0)
+            self._metrics.set("paused", self.paused)
 
     # -- rebalances -----------------------------------------------------------------------
 
@@ -328,6 +339,8 @@ class Poller:
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
         metrics = self._metrics
+        if self._lag is not None:
+            self._lag.forget({(tp.topic, tp.partition) for tp in partitions})
         for tp in partitions:
             self._ledger.revoke(tp.topic, tp.partition)
             if metrics is not None:
@@ -336,10 +349,11 @@ class Poller:
                     metrics.set(f"{name}.{tp.topic}.{tp.partition}", 0)
 
     def _count_assigned(self, consumer: Consumer) -> None:
+        self.assigned = assigned = len(consumer.assignment())
+        self.paused = assigned if self._paused else 0
         if self._metrics is not None:
-            assigned = len(consumer.assignment())
             self._metrics.set("assigned", assigned)
-            self._metrics.set("paused", assigned if self._paused else 0)
+            self._metrics.set("paused", self.paused)
 
     # -- commits --------------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ policy); nothing queues without bound. librdkafka's own queue being full (``Buff
 makes the producing thread wait for room. A failed delivery (after librdkafka's retries)
 fails the stream with :class:`KafkaDeliveryError`, naming the item and the broker's error.
 
-Defaults: ``max_in_flight=10_000``, ``key=None`` (no key), ``metrics=None``. Items are
-str or bytes unless the config has a ``value.serializer`` (and ``key.serializer`` for keys).
+Defaults: ``max_in_flight=10_000``, ``key=None`` (no key), ``metrics=None``, ``name=None``
+(its call, e.g. ``to_topic('out')``). Items are str or bytes unless the config has a
+``value.serializer`` (and ``key.serializer`` for keys).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from ..core import (
     Flowable,
     Metrics,
     Subscriber,
+    call_name,
     check_callable,
     check_int,
     check_metrics,
     lift,
+    stage_name,
 )
 from ._config import check_config, check_topic
 from ._errors import KafkaDeliveryError
@@ -58,27 +61,34 @@ def to_topic(
     max_in_flight: int = 10_000,
     key: Callable[[_T], str | bytes | None] | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[DeliveryReport]]:
     """Produce every item to ``topic``; emit a :class:`DeliveryReport` for each.
 
     ``config`` is confluent-kafka's producer config (``bootstrap.servers`` required).
     ``key(item)`` gives each message's key. ``metrics`` gets ``produced``, ``delivered``,
-    ``in_flight`` (produced, not yet reported downstream) and ``peak_in_flight``.
+    ``in_flight`` (produced, not yet reported downstream) and ``peak_in_flight``. ``name``
+    is the stage's name in ``inspect`` (default: its call), which holds the items in flight
+    and the reports waiting for demand, and whose state shows ``in_flight``.
     """
     check_topic("topic", topic)
     settings = check_config("config", config, consumer=False)
     check_int("max_in_flight", max_in_flight)
     check_callable("key", key, allow_none=True)
     check_metrics(metrics)
+    options = {} if max_in_flight == 10_000 else {"max_in_flight": max_in_flight}
+    label = stage_name(name, lambda: call_name("to_topic", topic, **options))
 
     def make(downstream: Subscriber[DeliveryReport]) -> Drain[_T, DeliveryReport]:
-        return _TopicSink(downstream, topic, settings, max_in_flight, key, metrics)
+        return _TopicSink(downstream, topic, settings, max_in_flight, key, metrics, label)
 
     return lift(make)
 
 
 class _TopicSink(Drain[_T, DeliveryReport]):
     """Produces what arrives; holds the reports (in the drain's queue) for downstream."""
+
+    _log_as = "rx_backpressure.kafka"
 
     def __init__(
         self,
@@ -88,8 +98,9 @@ class _TopicSink(Drain[_T, DeliveryReport]):
         max_in_flight: int,
         key: Callable[[_T], str | bytes | None] | None,
         metrics: Metrics | None,
+        name: str | None = None,
     ) -> None:
-        super().__init__(downstream, metrics=metrics)
+        super().__init__(downstream, metrics=metrics, name=name)
         settings = dict(settings)
         self._key_serde = settings.pop("key.serializer", None)
         self._value_serde = settings.pop("value.serializer", None)
@@ -121,6 +132,9 @@ class _TopicSink(Drain[_T, DeliveryReport]):
         try:
             payload = self._serialize(value)
         except Exception as err:  # the user's key function or serializer, or a bad item
+            self._count_in(1)
+            if self._metrics is not None:
+                self._metrics.increment("received")
             self._stop_upstream(err)
             return
         with self._lock:
@@ -128,10 +142,12 @@ class _TopicSink(Drain[_T, DeliveryReport]):
                 return
             full = self._in_flight + len(self._queue) >= self._max
             if not full:
+                self._received += 1
                 self._in_flight += 1
                 unconfirmed = self._in_flight + len(self._queue)
                 self._peak = max(self._peak, unconfirmed)
                 if self._metrics is not None:
+                    self._metrics.increment("received")
                     self._metrics.increment("produced")
                     self._metrics.set("in_flight", unconfirmed)
                     self._metrics.set("peak_in_flight", self._peak)
@@ -219,3 +235,12 @@ class _TopicSink(Drain[_T, DeliveryReport]):
 
     def _release(self) -> None:
         self._stopped.set()
+
+    # -- what inspect() sees --------------------------------------------------------------
+
+    def _held_count(self) -> int:
+        # Items produced and reports not yet emitted; what is in flight at the end is purged.
+        return 0 if self._finished else self._in_flight + len(self._queue)
+
+    def _stage_state(self) -> dict[str, object]:
+        return {"in_flight": self._in_flight}

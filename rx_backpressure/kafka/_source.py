@@ -21,7 +21,8 @@ stays in the group) until acks come back. Records of a revoked partition that we
 but not yet emitted are dropped: its new owner reads them again.
 
 Defaults: ``max_poll=500``, ``max_unacked=10_000``, ``commit_every=1_000``,
-``commit_interval=5.0``, ``lag_interval=1.0``, ``metrics=None``. The config gets
+``commit_interval=5.0``, ``lag_interval=1.0``, ``metrics=None``, ``name=None`` (its call,
+e.g. ``from_topics('orders')``). The config gets
 ``enable.auto.commit=false`` and, unless it sets them, a modest librdkafka fetch queue
 (``queued.max.messages.kbytes=8192``, ``queued.min.messages=10000``,
 ``fetch.queue.backoff.ms=20``) and ``auto.offset.reset=earliest``.
@@ -29,6 +30,7 @@ Defaults: ``max_poll=500``, ``max_unacked=10_000``, ``commit_every=1_000``,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -41,15 +43,19 @@ from ..core import (
     Metrics,
     Subscriber,
     Subscription,
+    call_name,
     check_instance,
     check_int,
     check_metrics,
     check_seconds,
+    stage_name,
 )
 from ._config import CONSUMER_DEFAULTS, check_config, check_topic
 from ._ledger import Ledger
 from ._poller import Poller
 from ._record import Record
+
+_log = logging.getLogger("rx_backpressure.kafka")
 
 
 def from_topics(
@@ -62,6 +68,7 @@ def from_topics(
     commit_interval: float = 5.0,
     lag_interval: float = 1.0,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Flowable[Record]:
     """A Flowable of the records of ``topics``, read by one group member per subscription.
 
@@ -72,7 +79,10 @@ def from_topics(
     cannot be deserialized) reach ``on_error`` as :class:`KafkaSourceError`. Cancelling
     commits what was acked and closes the consumer, which leaves the group at once.
     ``metrics`` gets the drain's counts, ``assigned``, ``paused``, ``revoked``, ``commits``
-    and the lag gauges (see ``docs/kafka.md``).
+    and the lag gauges (see ``docs/kafka.md``). ``name`` is the stage's name in ``inspect``
+    (default: its call), whose state shows ``assigned``, ``paused`` (partitions),
+    ``lag``, ``position_lag``, ``lag_seconds`` and, per ``(topic, partition)``,
+    ``partition_lag`` and ``partition_position_lag``.
     """
     if isinstance(topics, str):
         names = [check_topic("topics", topics)]
@@ -89,11 +99,24 @@ def from_topics(
     check_seconds("lag_interval", lag_interval)
     check_metrics(metrics)
 
+    def default_name() -> str:
+        options = {
+            key: value
+            for key, value, default in (
+                ("max_poll", max_poll, 500),
+                ("max_unacked", max_unacked, 10_000),
+            )
+            if value != default
+        }
+        return call_name("from_topics", *names, **options)
+
+    label = stage_name(name, default_name)
+
     def subscribe(
         subscriber: Subscriber[Record], scheduler: abc.SchedulerBase | None
     ) -> Subscription:
         ledger = Ledger(max_unacked, commit_every)
-        drain = _TopicsDrain(subscriber, ledger, metrics)
+        drain = _TopicsDrain(subscriber, ledger, metrics, label)
         poller = Poller(
             drain,
             ledger,
@@ -104,6 +127,7 @@ def from_topics(
             lag_interval=lag_interval,
             metrics=metrics,
         )
+        drain.poller = poller
         drain.start(None, scheduler)
         if not drain.ended:
             poller.start()
@@ -115,10 +139,19 @@ def from_topics(
 class _TopicsDrain(Drain[Record, Record]):
     """Holds polled records until they are delivered, on its own delivery thread."""
 
-    def __init__(self, downstream: Subscriber[Record], ledger: Ledger, metrics: Metrics | None):
+    _log_as = _log.name
+
+    def __init__(
+        self,
+        downstream: Subscriber[Record],
+        ledger: Ledger,
+        metrics: Metrics | None,
+        name: str | None = None,
+    ):
         self._delivery = EventLoopScheduler()
-        super().__init__(downstream, deliver_on=self._delivery, metrics=metrics)
+        super().__init__(downstream, deliver_on=self._delivery, metrics=metrics, name=name)
         self._ledger = ledger
+        self.poller: Poller | None = None
 
     @property
     def ended(self) -> bool:
@@ -164,7 +197,37 @@ class _TopicsDrain(Drain[Record, Record]):
                 break
         if dropped:
             self._ledger.give_back(dropped)
+            self._revoked(dropped)
         return emitted
+
+    def _revoked(self, count: int) -> None:
+        """``count`` held records of revoked partitions were let go: counted as dropped, but
+        not summarised as a loss (their partition's new owner reads them again)."""
+        with self._lock:
+            self._dropped += count
+        if self._metrics is not None:
+            self._metrics.increment("dropped", count)
+        _log.info("%s: let go of %d records of revoked partitions", self._name, count)
+
+    # -- what inspect() sees --------------------------------------------------------------
+
+    def _stage_capacity(self) -> int | None:
+        return self._ledger.max_unacked
+
+    def _stage_state(self) -> dict[str, object]:
+        poller = self.poller
+        if poller is None:
+            return {}
+        reading = poller.lag
+        return {
+            "assigned": poller.assigned,
+            "paused": poller.paused,
+            "lag": reading.lag,
+            "position_lag": reading.position_lag,
+            "lag_seconds": reading.lag_seconds,
+            "partition_lag": dict(reading.partitions),
+            "partition_position_lag": dict(reading.positions),
+        }
 
     def _release(self) -> None:
         self._ledger.stop()

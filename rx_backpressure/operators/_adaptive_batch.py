@@ -28,11 +28,12 @@ Default rule, after each batch: ``took > 1.5 * target`` -> ``max(min_size, int(s
   cannot be gathered in the buffer while the consumer works on the previous one, so producer
   and consumer take turns. Subscribing such a pipeline warns with :class:`BatchSizeWarning`.
 - Metrics: ``received``/``depth`` count items, ``emitted`` counts lists, ``batch_size`` is the
-  current size.
+  current size. So does ``inspect``, whose state shows ``batch_size`` and ``emitted_items``.
 
 Defaults: ``initial_size=100``, ``min_size=10``, ``max_size=1000``, ``target_time=1.0`` s,
 ``max_wait=None`` (no time limit), ``rule=default_size_rule``, ``scheduler``: the
-subscriber's ``scheduler=``, else real time; ``metrics=None``.
+subscriber's ``scheduler=``, else real time; ``metrics=None``; ``name=None`` (its call, e.g.
+``adaptive_batch(initial_size=10, max_size=50)``).
 """
 
 from __future__ import annotations
@@ -46,12 +47,14 @@ from ..core import (
     Flowable,
     Metrics,
     Subscriber,
+    call_name,
     check_callable,
     check_int,
     check_metrics,
     check_scheduler,
     check_seconds,
     lift,
+    stage_name,
 )
 from ._adaptive_batch_drain import AdaptiveBatchDrain
 from ._adaptive_batch_drain import BatchSizeWarning as BatchSizeWarning
@@ -84,6 +87,7 @@ def adaptive_batch(
     rule: SizeRule = default_size_rule,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[list[_T]]]:
     """Emit lists of items, sized so that the consumer spends about ``target_time`` on each.
 
@@ -101,6 +105,7 @@ def adaptive_batch(
         scheduler: the clock for timing and ``max_wait`` (default: the subscriber's
             ``scheduler=``, else real time).
         metrics: counters to keep current, plus the ``batch_size`` gauge (default none).
+        name: the stage's name in ``inspect`` (default: its call, with the options given).
     """
     check_int("min_size", min_size)
     check_int("max_size", max_size)
@@ -118,6 +123,23 @@ def adaptive_batch(
     check_scheduler(scheduler)
     check_metrics(metrics)
 
+    def default_name() -> str:
+        options = {
+            key: value
+            for key, value, default in (
+                ("initial_size", initial_size, 100),
+                ("min_size", min_size, 10),
+                ("max_size", max_size, 1000),
+                ("target_time", target_time, 1.0),
+                ("max_wait", max_wait, None),
+                ("rule", rule, default_size_rule),
+            )
+            if value != default
+        }
+        return call_name("adaptive_batch", **options)
+
+    label = stage_name(name, default_name)
+
     def make(subscriber: Subscriber[list[_T]]) -> AdaptiveBatchDrain[_T]:
         return AdaptiveBatchDrain(
             subscriber,
@@ -128,6 +150,7 @@ def adaptive_batch(
             rule=rule,
             scheduler=scheduler,
             metrics=metrics,
+            name=label,
         )
 
     return lift(make)

@@ -52,6 +52,7 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
     """Held items go out as lists of ``size``; each list's processing time adapts ``size``."""
 
     _emits_runs = False  # each batch is timed from on_next to its return: never collected
+    _log_as = "rx_backpressure.adaptive_batch"
 
     def __init__(
         self,
@@ -64,8 +65,11 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
         rule: Callable[[int, float, float], int],
         scheduler: abc.SchedulerBase | None,
         metrics: Metrics | None,
+        name: str | None = None,
     ) -> None:
-        super().__init__(downstream, capacity=bounds[1], scheduler=scheduler, metrics=metrics)
+        super().__init__(
+            downstream, capacity=bounds[1], scheduler=scheduler, metrics=metrics, name=name
+        )
         self._size = size
         self._bounds = bounds
         self._target = target_time
@@ -75,6 +79,7 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
         self._outstanding = 0  # items requested upstream and not yet received
         self._sent_at: float | None = None  # emission time of a batch awaiting a request
         self._armed: float | None = None  # deadline of the pending max_wait timer
+        self._emitted_items = 0  # items in the batches emitted (``_emitted`` counts batches)
         if metrics is not None:
             metrics.set("batch_size", size)
 
@@ -103,6 +108,8 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
                 return
             queue = self._queue
             held = len(queue)
+            self._received += 1  # held, or refused: the stream fails
+            metrics = self._metrics
             if held < self._capacity:
                 queue.append(value)
                 if arrivals is not None:
@@ -110,12 +117,13 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
                 if self._outstanding:
                     self._outstanding -= 1
                 held += 1
-                metrics = self._metrics
                 if metrics is not None:  # under the lock: the depth is never a stale reading
                     metrics.increment("received")
                     metrics.set("depth", held)
             else:
                 held = -1
+                if metrics is not None:
+                    metrics.increment("received")
         if held < 0:
             self._stop_upstream(
                 BufferOverflowError(f"no room for an item: {self._capacity} already held")
@@ -154,6 +162,7 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
             if batch is None:
                 break
             sent = self._now()
+            self._emitted_items += len(batch)  # handed on, even if on_next raises
             try:
                 on_next(batch)
             finally:
@@ -228,3 +237,6 @@ class AdaptiveBatchDrain(Drain[_T, list[_T]]):
     def _release(self) -> None:
         if self._arrivals is not None:
             self._arrivals.clear()
+
+    def _stage_state(self) -> dict[str, object]:
+        return {"batch_size": self._size, "emitted_items": self._emitted_items}

@@ -24,7 +24,8 @@ A plain (push) upstream that finds the buffer full meets the ``overflow`` policy
 
 Defaults: ``overflow="block"`` (the producing thread waits, like ``queue.Queue.put``),
 ``timeout=None`` (wait as long as it takes), ``scheduler=None`` (deliver on the thread that
-pushes or requests), ``metrics=None``. A block that could never end fails at once instead.
+pushes or requests), ``metrics=None``, ``name=None`` (its call, e.g. ``bounded_buffer(1000)``).
+A block that could never end fails at once instead.
 """
 
 from __future__ import annotations
@@ -44,12 +45,14 @@ from ..core import (
     Metrics,
     Subscriber,
     blocking_consumer,
+    call_name,
     check_choice,
     check_int,
     check_metrics,
     check_scheduler,
     check_seconds,
     lift,
+    stage_name,
 )
 
 _T = TypeVar("_T")
@@ -65,6 +68,7 @@ def bounded_buffer(
     timeout: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_T]]:
     """Hold at most ``capacity`` items between a producer and a slower consumer.
 
@@ -73,6 +77,7 @@ def bounded_buffer(
     items it holds go first, as demand allows, then ``on_error(BufferOverflowError)``.
     With ``scheduler``, delivery happens there, many items per scheduled action (a bounded
     ``observe_on``); the scheduler is also the clock. Several threads may push at once.
+    ``name`` is the stage's name in ``inspect`` (default: its call).
     """
     check_int("capacity", capacity)
     check_choice("overflow", overflow, _OVERFLOWS)
@@ -80,13 +85,23 @@ def bounded_buffer(
     check_scheduler(scheduler)
     check_metrics(metrics)
 
+    def default_name() -> str:
+        options: dict[str, object] = {} if overflow == "block" else {"overflow": overflow}
+        if timeout is not None:
+            options["timeout"] = timeout
+        return call_name("bounded_buffer", capacity, **options)
+
+    label = stage_name(name, default_name)
+
     def make(downstream: Subscriber[_T]) -> Drain[_T, _T]:
-        return _BoundedBuffer(downstream, capacity, overflow, timeout, scheduler, metrics)
+        return _BoundedBuffer(downstream, capacity, overflow, timeout, scheduler, metrics, label)
 
     return lift(make)
 
 
 class _BoundedBuffer(Drain[_T, _T]):
+    _log_as = "rx_backpressure.bounded_buffer"
+
     def __init__(
         self,
         downstream: Subscriber[_T],
@@ -95,6 +110,7 @@ class _BoundedBuffer(Drain[_T, _T]):
         timeout: float | None,
         scheduler: abc.SchedulerBase | None,
         metrics: Metrics | None,
+        name: str,
     ) -> None:
         super().__init__(
             downstream,
@@ -102,6 +118,7 @@ class _BoundedBuffer(Drain[_T, _T]):
             scheduler=scheduler,
             deliver_on=scheduler,
             metrics=metrics,
+            name=name,
         )
         self._prefetch = capacity
         self._limit = capacity - capacity // 4
@@ -120,12 +137,14 @@ class _BoundedBuffer(Drain[_T, _T]):
         if self._metrics is not None:
             self._metrics.increment("received")
         error: BufferOverflowError | None
-        if self._upstream_flow:  # only a Flowable that broke its demand gets here
-            error = self._full("the Flowable upstream sent more than was requested")
-        elif self._block:
-            error = self._wait_for_room(value)
+        if self._block and not self._upstream_flow:
+            error = self._wait_for_room(value)  # counts the item in, under its lock
         else:
-            error = self._full("overflow='error'")
+            self._count_in(1)  # refused: the stream fails
+            if self._upstream_flow:  # only a Flowable that broke its demand gets here
+                error = self._full("the Flowable upstream sent more than was requested")
+            else:
+                error = self._full("overflow='error'")
         if error is not None:
             self._stop_upstream(error)
             self._wake_producers()  # other blocked producers see the end and return
@@ -137,6 +156,7 @@ class _BoundedBuffer(Drain[_T, _T]):
         deadline = None if self._timeout is None else self._now() + self._timeout
         queue = self._queue
         with self._not_full:
+            self._received += 1  # held, refused or too late: received all the same
             # Counted before looking for room: an emitter that pops without the lock and
             # then reads no waiter has made room that this check will see.
             self._waiting += 1

@@ -32,6 +32,11 @@ and one more fails the stream with ``BufferOverflowError`` after the held items.
 subscription is made, else on the loop of an ``AsyncIOScheduler`` given as ``scheduler``; an
 ``async def`` action with neither fails at subscribe, saying what to pass.
 ``metrics`` counts ``calls`` and ``failures`` besides the usual names.
+
+``name`` (default: its call, e.g. ``circuit_break(send)``) names the stage in ``inspect``,
+whose state shows ``circuit``, ``open_for`` (seconds, while open), ``in_flight`` and
+``failures`` (in all). The ``rx_backpressure.circuit_break`` logger says when the circuit
+opens (WARNING), half-opens and closes (INFO), and summarises skipped items.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Literal, TypeVar, overload
@@ -53,6 +59,7 @@ from ..core import (
     Flowable,
     Metrics,
     Subscriber,
+    call_name,
     check_callable,
     check_choice,
     check_instance,
@@ -61,6 +68,7 @@ from ..core import (
     check_scheduler,
     check_seconds,
     lift,
+    stage_name,
 )
 from ._circuit_breaker import CircuitBreaker, check_settings
 
@@ -104,6 +112,7 @@ def circuit_break(
     call_timeout: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_R]]: ...
 
 
@@ -124,6 +133,7 @@ def circuit_break(
     call_timeout: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_R]]: ...
 
 
@@ -144,6 +154,7 @@ def circuit_break(
     call_timeout: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_R]]: ...
 
 
@@ -163,6 +174,7 @@ def circuit_break(
     call_timeout: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_R]]:
     """Call ``action`` for each item behind a circuit breaker, and emit its results.
 
@@ -195,6 +207,8 @@ def circuit_break(
         scheduler: The clock, and the scheduler ``action``'s Observables are subscribed
             with (default: the subscriber's).
         metrics: Counters to keep current, ``calls`` and ``failures`` included.
+        name: The stage's name in ``inspect`` and in log lines (default: its call, e.g.
+            ``circuit_break(send)``).
 
     Raises:
         ValueError: At construction, for a setting out of range or an unknown
@@ -202,7 +216,7 @@ def circuit_break(
             given along with ``breaker``.
         TypeError: At construction, for a parameter of the wrong type (a bool or a float
             count, a non-callable ``action`` or ``on_skip``, a ``breaker``, ``scheduler``
-            or ``metrics`` that is not one).
+            or ``metrics`` that is not one, a ``name`` that is not a non-empty str).
     """
     check_callable("action", action)
     check_settings(
@@ -232,6 +246,14 @@ def circuit_break(
         ]
         if given:
             raise ValueError(f"breaker= brings its own settings; do not also pass {given}")
+    label = stage_name(
+        name,
+        lambda: call_name(
+            "circuit_break",
+            action,
+            **({} if on_failure == "retry" else {"on_failure": on_failure}),
+        ),
+    )
 
     def new_breaker() -> CircuitBreaker:
         return CircuitBreaker(
@@ -256,20 +278,27 @@ def circuit_break(
             call_timeout=call_timeout,
             scheduler=scheduler,
             metrics=metrics,
+            name=label,
         )
 
     return lift(make)
+
+
+_log = logging.getLogger("rx_backpressure.circuit_break")
 
 
 class _CircuitDrain(Drain[_T, _R]):
     # Every call is made by the loop, on the held head item: a read-ahead that upstream
     # answers at once is held first, then called item by item while the breaker allows.
 
+    _log_as = _log.name
+
     __slots__ = (
         "_action",
         "_breaker",
         "_call",
         "_call_timeout",
+        "_failures",
         "_loop",
         "_on_failure",
         "_on_skip",
@@ -278,6 +307,7 @@ class _CircuitDrain(Drain[_T, _R]):
         "_plain",
         "_read_ahead",
         "_refill",
+        "_seen",
         "_started",
     )
 
@@ -295,8 +325,11 @@ class _CircuitDrain(Drain[_T, _R]):
         call_timeout: float | None,
         scheduler: abc.SchedulerBase | None,
         metrics: Metrics | None,
+        name: str | None = None,
     ) -> None:
-        super().__init__(downstream, capacity=capacity, scheduler=scheduler, metrics=metrics)
+        super().__init__(
+            downstream, capacity=capacity, scheduler=scheduler, metrics=metrics, name=name
+        )
         self._action = action
         self._call_timeout = call_timeout
         self._loop: asyncio.AbstractEventLoop | None = None  # for awaitable results
@@ -310,6 +343,8 @@ class _CircuitDrain(Drain[_T, _R]):
         self._owed = 0  # items taken off the queue and not yet asked again from upstream
         self._started = False
         self._plain: type = type(None)  # a result type known not to be an Observable
+        self._failures = 0  # failed calls, in all (the loop's owner)
+        self._seen = (breaker._epoch, breaker._state)  # the breaker's last state logged
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
         if self._scheduler is None:
@@ -328,6 +363,7 @@ class _CircuitDrain(Drain[_T, _R]):
                 # Asked on subscribe, as every stage does: a synchronous source above may
                 # run before start returns, and must find the demand there.
                 self._prefetch = self._read_ahead
+        self._seen = (self._breaker._epoch, self._breaker._state)
         self._breaker.attach(self.clock, self._wake)
         super().start(source, scheduler)
         self._started = True
@@ -442,6 +478,7 @@ class _CircuitDrain(Drain[_T, _R]):
     def _failed(self, permit: int, error: Exception) -> int:
         """Count a failed call of the head item; return 1 if the item was let go (skip)."""
         self._breaker.failure(permit, error)
+        self._failures += 1
         metrics = self._metrics
         if metrics is not None:
             metrics.increment("failures")
@@ -450,8 +487,7 @@ class _CircuitDrain(Drain[_T, _R]):
         if self._on_failure != "skip":
             return 0  # the item stays at the head: called again when calls are allowed
         item = self._queue.popleft()
-        if metrics is not None:
-            metrics.increment("dropped")
+        self._count_drop()
         if self._on_skip is not None:
             self._on_skip(item, error)
         return 1
@@ -468,6 +504,7 @@ class _CircuitDrain(Drain[_T, _R]):
 
     def _wake(self) -> None:
         """The breaker changed: resume calls and demand, or fail fast."""
+        self._log_change()
         if not self._started:
             return
         if self._on_failure == "error" and self._breaker.state == "open":
@@ -476,6 +513,43 @@ class _CircuitDrain(Drain[_T, _R]):
         self.drain()
         if not self._requested:  # no call can follow, so items may arrive outside the loop
             self._replenish()
+
+    def _log_change(self) -> None:
+        """Log the breaker's move to a new state (called one at a time, by its publisher)."""
+        breaker = self._breaker
+        epoch, state = breaker._epoch, breaker._state
+        if epoch == self._seen[0]:
+            return
+        before = self._seen[1]
+        self._seen = (epoch, state)
+        if state == "open":
+            if before == "half_open":
+                _log.warning(
+                    "%s: circuit opened again, a trial call failed; retry in %g s",
+                    self._name,
+                    breaker._timeout,
+                )
+            else:
+                _log.warning(
+                    "%s: circuit opened after %d failures; retry in %g s",
+                    self._name,
+                    breaker.failure_threshold,
+                    breaker._timeout,
+                )
+        elif state == "half_open":
+            _log.info("%s: circuit half-open, trying calls again", self._name)
+        else:
+            _log.info("%s: circuit closed again, calls go ahead", self._name)
+
+    def _stage_state(self) -> dict[str, object]:
+        circuit, lasted = self._breaker.peek()
+        call = self._call
+        return {
+            "circuit": circuit,
+            "open_for": lasted if circuit == "open" else 0.0,
+            "in_flight": 0 if call is None or call.outcome is not None else 1,
+            "failures": self._failures,
+        }
 
     def _open_error(self) -> CircuitOpenError:
         error = CircuitOpenError(

@@ -115,6 +115,7 @@ class CircuitBreaker:
         self._trial = False
         self._timeout = reset_timeout
         self._open_until = 0.0
+        self._opened_at = 0.0  # clock seconds when it last opened from closed
         self._last_failure: Exception | None = None
         self._timer = SerialDisposable()
         self._wakers: list[Callable[[], None]] = []
@@ -146,6 +147,19 @@ class CircuitBreaker:
             state = self._state
         self._publish()
         return state
+
+    def peek(self) -> tuple[CircuitState, float]:
+        """The state now, read without changing anything (for ``inspect``), and while it is
+        open the seconds since it opened (failed trials in between keep it open; else 0.0).
+        An elapsed open period reads ``half_open``, as :attr:`state` says, but the breaker
+        is left to move on by itself."""
+        state, opened, until = self._state, self._opened_at, self._open_until
+        if state != "open":
+            return state, 0.0
+        now = seconds(self.clock)
+        if now >= until - _EARLY:
+            return "half_open", 0.0
+        return state, max(now - opened, 0.0)
 
     @property
     def last_failure(self) -> Exception | None:
@@ -274,6 +288,8 @@ class CircuitBreaker:
 
     def _enter(self, state: CircuitState) -> None:
         """Move to ``state`` (under the lock); the change is published afterwards."""
+        if state == "open" and self._state == "closed":
+            self._opened_at = seconds(self.clock)
         self._state = state
         self._epoch += 1
         self._count = 0

@@ -25,6 +25,9 @@ Defaults: ``concurrency=8``, ``ordered=True``, ``timeout=None`` (no limit), ``lo
 calls run on the loop running where the subscription is made, else on ``loop``, else on
 an ``AsyncIOScheduler``'s loop given as ``scheduler``; with none, ``on_error`` says what
 to pass. ``fn`` is called on that loop's thread, whichever thread asked for items.
+``name=None``: the stage's name in ``inspect`` is its call, e.g. ``map_async(fetch,
+concurrency=8)``; it holds the items waiting for a slot and the slots taken (calls in
+flight, results waiting for an earlier one), and its state shows ``in_flight``.
 """
 
 from __future__ import annotations
@@ -44,11 +47,13 @@ from ..core import (
     Drain,
     Flowable,
     Subscriber,
+    call_name,
     check_callable,
     check_instance,
     check_int,
     check_seconds,
     lift,
+    stage_name,
 )
 
 _T = TypeVar("_T")
@@ -62,13 +67,14 @@ def map_async(
     ordered: bool = True,
     timeout: float | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_R]]:
     """Emit ``await fn(item)`` for each item, with at most ``concurrency`` calls in flight.
 
     Raises ``TypeError`` at once for a non-callable ``fn``, a ``concurrency`` that is not
     an int, an ``ordered`` that is not a bool, a ``timeout`` that is not a number of
     seconds or a ``loop`` that is not an event loop; ``ValueError`` for ``concurrency < 1``
-    or ``timeout <= 0``.
+    or ``timeout <= 0``; ``TypeError`` for a ``name`` that is not a non-empty str.
     """
     check_callable("fn", fn)
     check_int("concurrency", concurrency)
@@ -78,8 +84,18 @@ def map_async(
         "loop", loop, asyncio.AbstractEventLoop, "an asyncio event loop", allow_none=True
     )
 
+    def default_name() -> str:
+        options: dict[str, object] = {"concurrency": concurrency}
+        if not ordered:
+            options["ordered"] = ordered
+        if timeout is not None:
+            options["timeout"] = timeout
+        return call_name("map_async", fn, **options)
+
+    label = stage_name(name, default_name)
+
     def make(subscriber: Subscriber[_R]) -> _MapAsync[_T, _R]:
-        return _MapAsync(subscriber, fn, concurrency, ordered, timeout, loop)
+        return _MapAsync(subscriber, fn, concurrency, ordered, timeout, loop, label)
 
     return lift(make)
 
@@ -95,6 +111,8 @@ class _Slot(Generic[_R]):
 
 
 class _MapAsync(Drain[_T, _R]):
+    _log_as = "rx_backpressure.map_async"
+
     # Calls start and end on the loop's thread; results are emitted by the drain loop's
     # owner, whichever thread that is. _used, _asked and _taken belong to the owner;
     # _running (the tasks, for cancelling) to the loop's thread.
@@ -107,8 +125,9 @@ class _MapAsync(Drain[_T, _R]):
         ordered: bool,
         timeout: float | None,
         loop: asyncio.AbstractEventLoop | None,
+        name: str | None = None,
     ) -> None:
-        super().__init__(downstream, capacity=PUSH_BUFFER)
+        super().__init__(downstream, capacity=PUSH_BUFFER, name=name)
         self._fn = fn
         self._concurrency = concurrency
         self._ordered = ordered
@@ -212,6 +231,13 @@ class _MapAsync(Drain[_T, _R]):
 
     def _holding(self) -> bool:
         return bool(self._queue) or self._used > 0
+
+    def _held_count(self) -> int:
+        # The slots of calls cancelled at the end are never given back: nothing is held.
+        return 0 if self._finished else len(self._queue) + self._used
+
+    def _stage_state(self) -> dict[str, object]:
+        return {"in_flight": len(self._running)}
 
     def _release(self) -> None:
         if self._loop is not None and self._running:

@@ -15,8 +15,10 @@ for unbounded demand: shed exists to absorb a source faster than its consumer. W
     output:  -a--------d-e-      dropped: b, c
 
 ``shed(1, strategy="head")`` keeps only the latest item. Every dropped item goes to
-``on_drop`` and increments ``metrics`` ``dropped``; received = emitted + dropped + held at
-every moment. Defaults: ``strategy="tail"``, ``on_drop=None``, ``metrics=None``.
+``on_drop``, is counted in the stage's ``dropped`` (``inspect``) and ``metrics``, and is
+summarised on the ``rx_backpressure.shed`` logger; received = emitted + dropped + held at
+every moment. Defaults: ``strategy="tail"``, ``on_drop=None``, ``metrics=None``,
+``name=None`` (its call, e.g. ``shed(100, strategy='head')``).
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ from ..core import (
     Metrics,
     Subscriber,
     Subscription,
+    call_name,
     check_callable,
     check_choice,
     check_int,
     check_metrics,
     lift,
     on_trampoline,
+    stage_name,
 )
 
 _T = TypeVar("_T")
@@ -56,6 +60,7 @@ def shed(
     strategy: Strategy = ...,
     on_drop: None = ...,
     metrics: Metrics | None = ...,
+    name: str | None = ...,
 ) -> Callable[[Observable[_T]], Flowable[_T]]: ...
 
 
@@ -66,6 +71,7 @@ def shed(
     strategy: Strategy = ...,
     on_drop: Callable[[_T], None],
     metrics: Metrics | None = ...,
+    name: str | None = ...,
 ) -> Callable[[Observable[_T]], Flowable[_T]]: ...
 
 
@@ -75,20 +81,28 @@ def shed(
     strategy: Strategy = "tail",
     on_drop: Callable[[_T], None] | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_T]]:
     """Hold at most ``capacity`` items for demand; with no room, drop one and say which.
 
     ``"tail"`` drops the arriving (newest) item, ``"head"`` the oldest waiting one. The
     dropped item is passed to ``on_drop`` on the producer's thread; if ``on_drop`` raises,
     upstream is cut and the error follows the items already held to ``on_error``.
+    ``name`` is the stage's name in ``inspect`` (default: its call).
     """
     check_int("capacity", capacity)
     check_choice("strategy", strategy, _STRATEGIES)
     check_callable("on_drop", on_drop, allow_none=True)
     check_metrics(metrics)
+    label = stage_name(
+        name,
+        lambda: call_name(
+            "shed", capacity, **({"strategy": strategy} if strategy != "tail" else {})
+        ),
+    )
 
     def make(downstream: Subscriber[_T]) -> Drain[_T, _T]:
-        return _Shed(downstream, capacity, strategy == "head", on_drop, metrics)
+        return _Shed(downstream, capacity, strategy == "head", on_drop, metrics, label)
 
     return lift(make)
 
@@ -99,6 +113,7 @@ STEP = 128
 
 class _Shed(Drain[_T, _T]):
     _batches = True  # runs from a stage of ours above: see _arrive_batch
+    _log_as = "rx_backpressure.shed"
 
     def __init__(
         self,
@@ -107,8 +122,9 @@ class _Shed(Drain[_T, _T]):
         evict: bool,
         on_drop: Callable[[_T], None] | None,
         metrics: Metrics | None,
+        name: str,
     ) -> None:
-        super().__init__(downstream, capacity=capacity, metrics=metrics)
+        super().__init__(downstream, capacity=capacity, metrics=metrics, name=name)
         self._evict = evict
         self._on_drop = on_drop
         self._step_left = 0  # items still due from the step's request (0: not stepping)
@@ -147,12 +163,11 @@ class _Shed(Drain[_T, _T]):
         self._accept_batch(values)
 
     def _overflow(self, value: _T) -> None:
-        left_out = self._offer(value, evict=self._evict)
+        left_out = self._offer(value, evict=self._evict, drop=True)
         if left_out is None:
             self.drain()
             return
-        if self._metrics is not None:
-            self._metrics.increment("dropped")
+        self._count_drop(counted=True)  # received and dropped, by _offer
         if self._on_drop is not None:
             try:
                 self._on_drop(left_out[0])

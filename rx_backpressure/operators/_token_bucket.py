@@ -37,7 +37,11 @@ and an exception raised by ``cost`` or ``on_drop``, cut upstream at once and rea
 
 ``scheduler`` (default: the one given to ``subscribe``, else real time) is the clock and
 runs the timers; ``metrics`` (default none) keeps ``received``, ``emitted``, ``dropped``,
-``requested`` and ``depth`` current.
+``requested`` and ``depth`` current. ``name`` (default: its call, e.g.
+``token_bucket(10, 5.0, mode='drop')`` or ``rate_limit(50)``) names the stage in
+``inspect``, whose state shows ``tokens`` (the level now) and ``throttled_seconds`` (the
+seconds items have waited for their tokens, in all). Drops are summarised on the
+``rx_backpressure.token_bucket`` logger.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from ..core import (
     Flowable,
     Metrics,
     Subscriber,
+    call_name,
     check_callable,
     check_choice,
     check_int,
@@ -58,6 +63,7 @@ from ..core import (
     check_number,
     check_scheduler,
     lift,
+    stage_name,
 )
 from ._token_bucket_drain import Bucket, BucketDrain, Mode
 
@@ -76,6 +82,7 @@ def token_bucket(
     on_drop: Callable[[_T], None] | None = None,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_T]]:
     """Let items through as a token bucket allows: bursts of up to ``capacity`` tokens,
     ``refill_rate`` tokens per second on average (see the module notes for the modes).
@@ -83,8 +90,10 @@ def token_bucket(
     Raises ``ValueError`` at once for ``capacity <= 0``, ``refill_rate <= 0`` (either not
     finite), ``max_pending < 1``, an unknown ``mode``, or an ``on_drop`` outside drop mode;
     ``TypeError`` for a parameter of the wrong type (a bool or a float ``max_pending``, a
-    non-callable ``cost`` or ``on_drop``, a ``scheduler`` or ``metrics`` that is not one).
+    non-callable ``cost`` or ``on_drop``, a ``scheduler`` or ``metrics`` that is not one,
+    a ``name`` that is not a non-empty str).
     """
+    given = (capacity, refill_rate)  # as the caller wrote them, for the default name
     capacity = check_number("capacity", capacity, above=0)
     refill_rate = check_number("refill_rate", refill_rate, above=0)
     check_callable("cost", cost, allow_none=True)
@@ -96,6 +105,16 @@ def token_bucket(
     if on_drop is not None and mode != "drop":
         raise ValueError(f"on_drop is only called in mode 'drop', got mode={mode!r}")
 
+    def default_name() -> str:
+        options: dict[str, object] = {} if cost is None else {"cost": cost}
+        if mode != "shape":
+            options["mode"] = mode
+        if max_pending != 1024:
+            options["max_pending"] = max_pending
+        return call_name("token_bucket", *given, **options)
+
+    label = stage_name(name, default_name)
+
     def make(subscriber: Subscriber[_T]) -> BucketDrain[_T]:
         return BucketDrain(
             subscriber,
@@ -106,6 +125,7 @@ def token_bucket(
             on_drop=on_drop,
             scheduler=scheduler,
             metrics=metrics,
+            name=label,
         )
 
     return lift(make)
@@ -116,6 +136,7 @@ def rate_limit(
     *,
     scheduler: abc.SchedulerBase | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Callable[[Observable[_T]], Flowable[_T]]:
     """Evenly spaced, lossless: items due ``1 / per_second`` apart.
 
@@ -134,12 +155,20 @@ def rate_limit(
 
     Raises ``ValueError`` (``TypeError`` for a non-number) naming ``per_second`` when it
     is not a finite number > 0, and ``TypeError`` for a ``scheduler`` or ``metrics`` that
-    is not one.
+    is not one, or a ``name`` that is not a non-empty str. ``name`` defaults to its call,
+    e.g. ``rate_limit(50)``.
     """
+    given = per_second
     per_second = check_number("per_second", per_second, above=0)
     check_scheduler(scheduler)
     check_metrics(metrics)
+    label = stage_name(name, lambda: call_name("rate_limit", given))
     every_item_costs_one: Callable[[_T], float] | None = None  # binds _T for the checker
     return token_bucket(
-        1, per_second, cost=every_item_costs_one, scheduler=scheduler, metrics=metrics
+        1,
+        per_second,
+        cost=every_item_costs_one,
+        scheduler=scheduler,
+        metrics=metrics,
+        name=label,
     )

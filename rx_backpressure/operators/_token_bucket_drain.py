@@ -116,10 +116,16 @@ class Bucket:
 
 class BucketDrain(Drain[_T, _T]):
     """Shape mode delays the head item until its tokens are there; drop and error modes
-    charge each item on arrival and hold only the ones waiting for demand."""
+    charge each item on arrival and hold only the ones waiting for demand.
+
+    Items are counted in on the producer's thread: those the queue takes by the core,
+    those refused or dropped on arrival here (``_count_arrival``), without the lock, as
+    the core's own owner path does, since upstream's signals never overlap (rule 1.3).
+    """
 
     _direct = True  # an item that finds demand and its tokens goes straight through
     _batches = True  # runs from a stage of ours above: see _arrive_batch
+    _log_as = "rx_backpressure.token_bucket"
 
     def __init__(
         self,
@@ -132,8 +138,11 @@ class BucketDrain(Drain[_T, _T]):
         on_drop: Callable[[_T], None] | None,
         scheduler: abc.SchedulerBase | None,
         metrics: Metrics | None,
+        name: str | None = None,
     ) -> None:
-        super().__init__(downstream, capacity=max_pending, scheduler=scheduler, metrics=metrics)
+        super().__init__(
+            downstream, capacity=max_pending, scheduler=scheduler, metrics=metrics, name=name
+        )
         self._bucket = bucket
         self._cost = cost
         self._mode = mode
@@ -147,6 +156,9 @@ class BucketDrain(Drain[_T, _T]):
         # twice. It changes with each request under the lock (_pull).
         self._unsettled = 0
         self._wake_at: float | None = None  # when the head's tokens are due (a timer is set)
+        # Seconds the head item waited for its tokens: (before this wait, its start, its
+        # end), swapped whole by the loop's owner so that inspect reads one moment.
+        self._throttle = (0.0, 0.0, 0.0)
 
     # -- upstream -------------------------------------------------------------------------
 
@@ -160,7 +172,7 @@ class BucketDrain(Drain[_T, _T]):
         try:
             cost = 1.0 if self._cost is None else self._bucket.check(self._cost(value), value)
         except Exception as err:  # the cost function failed, or priced the item wrongly
-            self._count("received")
+            self._count_arrival()
             self._stop_upstream(err)
             return
         if not self._shape:
@@ -171,7 +183,7 @@ class BucketDrain(Drain[_T, _T]):
                 if self._mode == "drop":
                     self._drop(value)
                 else:
-                    self._count("received")
+                    self._count_arrival()
                     self._stop_upstream(RateLimitExceeded(self._refusal(cost)))
                 return
         if self._unit:  # one lock round trip, as any stage (see Drain._accept)
@@ -214,7 +226,7 @@ class BucketDrain(Drain[_T, _T]):
         return not self._bucket.acquire(self._now(), 1.0)
 
     def _overflow(self, value: _T) -> None:
-        self._count("received")
+        self._count_arrival()
         self._stop_upstream(
             BufferOverflowError(
                 f"max_pending={self._capacity} items already wait; no room for one more"
@@ -222,8 +234,9 @@ class BucketDrain(Drain[_T, _T]):
         )
 
     def _drop(self, value: _T) -> None:
-        self._count("received")
-        self._count("dropped")
+        self._count_arrival()
+        self._dropped += 1  # on the producer's thread, whose signals never overlap (1.3)
+        self._count_drop(counted=True)
         if self._on_drop is not None:
             try:
                 self._on_drop(value)
@@ -245,6 +258,8 @@ class BucketDrain(Drain[_T, _T]):
         # One clock reading per pass: the pass happens at that instant, and a reading taken
         # earlier than the moment of emission can only under-count the tokens, never over.
         now = self._now() if self._shape and queue else 0.0
+        if self._throttle[2] > self._throttle[1]:
+            self._settle_throttle(now if now else self._now())
         due, self._wake_at = self._wake_at, None
         while emitted < limit and queue:
             if self._shape:
@@ -269,6 +284,8 @@ class BucketDrain(Drain[_T, _T]):
             return super()._emit(on_next, limit)
         bucket = self._bucket
         now = self._now()
+        if self._throttle[2] > self._throttle[1]:
+            self._settle_throttle(now)
         at = self._charged_at(now, self._wake_at, 1.0)
         self._wake_at = None
         emitted = 0
@@ -302,6 +319,7 @@ class BucketDrain(Drain[_T, _T]):
     def _wake(self, now: float, wait: float) -> None:
         """Run the loop again when the head's tokens are there (one timer at a time)."""
         due = now + wait
+        self._throttled_until(now, due)
         if self._wake_at is None or now >= self._wake_at or due != self._wake_at:
             self._wake_at = due
             self._drain_after(wait)
@@ -325,6 +343,44 @@ class BucketDrain(Drain[_T, _T]):
 
     def _release(self) -> None:
         self._costs.clear()
+        total, since, until = self._throttle
+        if until > since:
+            now = self._now()
+            if now < until:  # the wait ends with the stream
+                self._throttle = (total, since, max(since, now))
+            self._settle_throttle(now)
+
+    # -- what inspect() sees --------------------------------------------------------------
+
+    def _throttled_until(self, now: float, due: float) -> None:
+        """The head item waits for its tokens from ``now`` until ``due`` (the owner)."""
+        self._settle_throttle(now)
+        total, since, until = self._throttle
+        if now >= until:  # a new wait
+            self._throttle = (total, now, due)
+        elif due > until:
+            self._throttle = (total, since, due)
+
+    def _settle_throttle(self, now: float) -> None:
+        """A wait that is over by ``now`` goes into the total, and into ``metrics``
+        ``throttled_seconds`` (which counts waits once they are over; the owner)."""
+        total, since, until = self._throttle
+        if now >= until > since:
+            self._throttle = (total + until - since, until, until)
+            if self._metrics is not None:
+                self._metrics.increment("throttled_seconds", until - since)
+
+    def throttled_seconds(self, now: float) -> float:
+        """Seconds items have waited for their tokens, up to ``now``, in all."""
+        total, since, until = self._throttle
+        return total + max(0.0, min(now, until) - since)
+
+    def _stage_state(self) -> dict[str, object]:
+        now = self._now()
+        return {
+            "tokens": max(self._bucket.level(now), 0.0),
+            "throttled_seconds": self.throttled_seconds(now),
+        }
 
     # -- demand upstream ------------------------------------------------------------------
 
@@ -359,9 +415,11 @@ class BucketDrain(Drain[_T, _T]):
 
     # -- messages and metrics -------------------------------------------------------------
 
-    def _count(self, name: str) -> None:
+    def _count_arrival(self) -> None:
+        """An item refused or dropped on arrival (the producer's thread: see the class)."""
+        self._received += 1
         if self._metrics is not None:
-            self._metrics.increment(name)
+            self._metrics.increment("received")
 
     def _refusal(self, cost: float) -> str:
         bucket = self._bucket

@@ -26,14 +26,17 @@ Items given to ``emitter.next`` within demand go downstream; the ones beyond it 
 
 ``capacity`` bounds what is held in every mode (items within demand that wait while another
 thread delivers count too); items sent from inside an ``on_request`` callback go straight
-downstream while there is demand. Every dropped item goes to ``on_drop`` and increments
-``metrics`` ``dropped``: received = emitted + dropped + held, until a failure.
+downstream while there is demand. Every dropped item goes to ``on_drop``, is counted in
+the stage's ``dropped`` (``inspect``) and ``metrics``, and is summarised on the
+``rx_backpressure.create`` logger: received = emitted + dropped + held, until a failure.
 
-Defaults: ``overflow="buffer"``, ``capacity=128``, ``on_drop=None``, ``metrics=None``.
+Defaults: ``overflow="buffer"``, ``capacity=128``, ``on_drop=None``, ``metrics=None``,
+``name=None`` (its call, e.g. ``create(listen, overflow='drop')``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from types import TracebackType
@@ -48,13 +51,16 @@ from ..core import (
     Drain,
     Flowable,
     Metrics,
+    StageSnapshot,
     Subscriber,
     Subscription,
+    call_name,
     check_callable,
     check_choice,
     check_instance,
     check_int,
     check_metrics,
+    stage_name,
 )
 
 _T = TypeVar("_T")
@@ -70,6 +76,7 @@ def create(
     capacity: int = 128,
     on_drop: Callable[[_T], None] | None = None,
     metrics: Metrics | None = None,
+    name: str | None = None,
 ) -> Flowable[_T]:
     """A Flowable whose items come from ``producer(emitter)``, called once per subscription.
 
@@ -91,7 +98,8 @@ def create(
     an exception from the cleanup or an ``on_cancel`` callback has no one to go to and is
     passed to ``sys.unraisablehook``, as Python does for one raised in ``__del__``.
 
-    Raises ``TypeError``/``ValueError`` at once for a bad parameter.
+    ``name`` is the stage's name in ``inspect`` (default: its call). Raises
+    ``TypeError``/``ValueError`` at once for a bad parameter.
     """
     check_callable("producer", producer)
     check_choice("overflow", overflow, _OVERFLOWS)
@@ -99,8 +107,16 @@ def create(
     check_callable("on_drop", on_drop, allow_none=True)
     check_metrics(metrics)
 
+    def default_name() -> str:
+        options: dict[str, object] = {} if overflow == "buffer" else {"overflow": overflow}
+        if capacity != 128:
+            options["capacity"] = capacity
+        return call_name("create", producer, **options)
+
+    label = stage_name(name, default_name)
+
     def subscribe(subscriber: Subscriber[_T], scheduler: abc.SchedulerBase | None) -> Subscription:
-        drain = _CreateDrain(subscriber, overflow, capacity, on_drop, metrics)
+        drain = _CreateDrain(subscriber, overflow, capacity, on_drop, metrics, label)
         drain.start(None, scheduler)
         drain.run_producer(producer)
         return drain
@@ -163,6 +179,8 @@ class Emitter(Generic[_T]):
 
 
 class _CreateDrain(Drain[_T, _T]):
+    _log_as = "rx_backpressure.create"
+
     def __init__(
         self,
         downstream: Subscriber[_T],
@@ -170,8 +188,9 @@ class _CreateDrain(Drain[_T, _T]):
         capacity: int,
         on_drop: Callable[[_T], None] | None,
         metrics: Metrics | None,
+        name: str | None = None,
     ) -> None:
-        super().__init__(downstream, capacity=capacity, metrics=metrics)
+        super().__init__(downstream, capacity=capacity, metrics=metrics, name=name)
         self._mode = overflow
         self._on_drop = on_drop
         self._popped = 0  # items the owner's current _emit took, not yet off _requested
@@ -251,26 +270,29 @@ class _CreateDrain(Drain[_T, _T]):
                 queue.append(value)
             elif mode == "drop":
                 dropped, held = (value,), False
+                self._dropped += 1
             elif mode == "latest":  # limit >= 1 here, so something is held to replace
                 dropped = (queue.pop(),)
                 queue.append(value)
+                self._dropped += 1
             else:
                 failed, held = True, False
+                self._received += 1  # refused: counted in, as metrics counts it
             if metrics is not None:
                 metrics.set("depth", len(queue))
-                if dropped is not None:
-                    metrics.increment("dropped")
             claimed = held and self._claim_or_mark()
         if failed:
             full = len(queue) >= self._capacity
             what = f"{self._capacity} already held" if full else "beyond demand"
             self._fail(BufferOverflowError(f"create(overflow={mode!r}): no room, {what}"))
             return
-        if dropped is not None and self._on_drop is not None:
-            try:
-                self._on_drop(dropped[0])
-            except Exception as err:  # the user's callback failed: the stream fails
-                self._fail(err)  # with the loop claimed here, this only marks it
+        if dropped is not None:
+            self._count_drop(counted=True)
+            if self._on_drop is not None:
+                try:
+                    self._on_drop(dropped[0])
+                except Exception as err:  # the user's callback failed: the stream fails
+                    self._fail(err)  # with the loop claimed here, this only marks it
         if claimed:
             self._start_loop()
 
@@ -292,6 +314,7 @@ class _CreateDrain(Drain[_T, _T]):
                 return False
             if requested != UNBOUNDED:
                 self._requested = requested - 1
+            self._emitted += 1  # the loop's owner: _pass counts only what _emit hands on
             metrics = self._metrics
             if metrics is not None:
                 metrics.increment("received")
@@ -432,6 +455,20 @@ class _CreateDrain(Drain[_T, _T]):
     def _on_emitted(self, count: int) -> None:
         with self._lock:
             self._popped = 0  # _requested has been reduced by them now
+
+    def _stage_state(self) -> dict[str, object]:
+        return {"overflow": self._mode}
+
+    def _inspect_links(self) -> list[object]:
+        return []  # its "upstream" is the producer's stop, not a stage
+
+    def _inspect_stage(self) -> StageSnapshot:
+        # A source's received is what it handed on, holds and dropped; here also what the
+        # overflow policy refused (counted in ``_received`` by push, and nowhere else).
+        stage = super()._inspect_stage()
+        if not self._received or stage.received is None:
+            return stage
+        return dataclasses.replace(stage, received=stage.received + self._received)
 
 
 class _Unraisable:

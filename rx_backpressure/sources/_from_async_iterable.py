@@ -29,7 +29,16 @@ from typing import TypeVar
 from reactivex import abc
 
 from .._aio import find_loop, no_loop_error, report, run_on
-from ..core import UNBOUNDED, Drain, Flowable, Subscriber, Subscription, check_instance
+from ..core import (
+    UNBOUNDED,
+    Drain,
+    Flowable,
+    Subscriber,
+    Subscription,
+    call_name,
+    check_instance,
+    stage_name,
+)
 
 _T = TypeVar("_T")
 
@@ -38,25 +47,30 @@ _closing: set[asyncio.Task[None]] = set()
 
 
 def from_async_iterable(
-    source: AsyncIterable[_T], *, loop: asyncio.AbstractEventLoop | None = None
+    source: AsyncIterable[_T],
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+    name: str | None = None,
 ) -> Flowable[_T]:
     """A Flowable that awaits ``source``'s ``__anext__`` only for items requested.
 
     Each subscription calls ``source.__aiter__()`` afresh; an async generator (a one-shot
     iterator) can be subscribed once. ``loop`` is used when the subscribing thread runs
-    no loop (a consumer on another thread).
+    no loop (a consumer on another thread). ``name`` is the stage's name in ``inspect``
+    (default: its call, e.g. ``from_async_iterable(ticks)`` for an async generator).
 
-    Raises ``TypeError`` at once for a ``source`` that is not an async iterable or a
-    ``loop`` that is not an event loop.
+    Raises ``TypeError`` at once for a ``source`` that is not an async iterable, a ``loop``
+    that is not an event loop, or a ``name`` that is not a non-empty str.
     """
     check_instance("source", source, AsyncIterable, "an async iterable")
     check_instance(
         "loop", loop, asyncio.AbstractEventLoop, "an asyncio event loop", allow_none=True
     )
+    label = stage_name(name, lambda: call_name("from_async_iterable", source))
 
     def subscribe(subscriber: Subscriber[_T], scheduler: abc.SchedulerBase | None) -> Subscription:
         found = find_loop(loop, scheduler)
-        drain = _AsyncPull(subscriber, source, found)
+        drain = _AsyncPull(subscriber, source, found, label)
         drain.start(None, None)
         if found is None:
             drain._upstream_terminated(no_loop_error("from_async_iterable"))
@@ -75,8 +89,9 @@ class _AsyncPull(Drain[_T, _T]):
         downstream: Subscriber[_T],
         source: AsyncIterable[_T],
         loop: asyncio.AbstractEventLoop | None,
+        name: str | None = None,
     ) -> None:
-        super().__init__(downstream)
+        super().__init__(downstream, name=name)
         self._source = source
         self._loop = loop
         self._iterator: AsyncIterator[_T] | None = None

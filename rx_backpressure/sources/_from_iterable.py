@@ -8,12 +8,21 @@ from typing import TypeVar
 
 from reactivex import abc
 
-from ..core import RUN, Drain, Flowable, Subscriber, Subscription, check_instance
+from ..core import (
+    RUN,
+    Drain,
+    Flowable,
+    Subscriber,
+    Subscription,
+    call_name,
+    check_instance,
+    stage_name,
+)
 
 _T = TypeVar("_T")
 
 
-def from_iterable(iterable: Iterable[_T]) -> Flowable[_T]:
+def from_iterable(iterable: Iterable[_T], *, name: str | None = None) -> Flowable[_T]:
     """A Flowable that pulls from ``iterable`` only to satisfy outstanding demand.
 
     ``next()`` is called once per item requested, on the thread that called ``request``,
@@ -29,12 +38,17 @@ def from_iterable(iterable: Iterable[_T]) -> Flowable[_T]:
         request:  2------1---1---
         source:   (a,b)--c---|
 
-    Raises ``TypeError`` at once for an ``iterable`` that is not one.
+    ``name`` is the stage's name in ``inspect`` (default: its call, e.g.
+    ``from_iterable(range(0, 10))``, or ``from_iterable(read_rows)`` for a generator).
+
+    Raises ``TypeError`` at once for an ``iterable`` that is not one, or a ``name`` that is
+    not a non-empty str.
     """
     check_instance("iterable", iterable, Iterable, "an iterable")
+    label = stage_name(name, lambda: call_name("from_iterable", iterable))
 
     def subscribe(subscriber: Subscriber[_T], _: abc.SchedulerBase | None) -> Subscription:
-        drain = _IterableDrain(subscriber, iterable)
+        drain = _IterableDrain(subscriber, iterable, label)
         drain.start(None, None)
         return drain
 
@@ -42,8 +56,10 @@ def from_iterable(iterable: Iterable[_T]) -> Flowable[_T]:
 
 
 class _IterableDrain(Drain[_T, _T]):
-    def __init__(self, downstream: Subscriber[_T], iterable: Iterable[_T]) -> None:
-        super().__init__(downstream)
+    def __init__(
+        self, downstream: Subscriber[_T], iterable: Iterable[_T], name: str | None = None
+    ) -> None:
+        super().__init__(downstream, name=name)
         self._iterable = iterable
         self._iterator: Iterator[_T] | None = None
         self._sequence = iterable if isinstance(iterable, Sequence) else None

@@ -8,7 +8,8 @@ stream, and returns the next state; nothing is read ahead of demand::
     steps:     (0,1)-2---3---
     output:    (0,1)-2---|
 
-Defaults: none; each subscription starts from ``initial_state``.
+Defaults: ``name=None`` (its call, e.g. ``generate(0, step)``); each subscription starts
+from ``initial_state``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,24 @@ from typing import Generic, TypeVar
 
 from reactivex import abc
 
-from ..core import Drain, Flowable, Subscriber, Subscription, check_callable, check_instance
+from ..core import (
+    Drain,
+    Flowable,
+    Subscriber,
+    Subscription,
+    call_name,
+    check_callable,
+    check_instance,
+    stage_name,
+)
 
 _S = TypeVar("_S")
 _T = TypeVar("_T")
 
 
-def generate(initial_state: _S, step: Callable[[_S, Emitter1[_T]], _S]) -> Flowable[_T]:
+def generate(
+    initial_state: _S, step: Callable[[_S, Emitter1[_T]], _S], *, name: str | None = None
+) -> Flowable[_T]:
     """A Flowable that calls ``step(state, emitter)`` for each item requested.
 
     Each call may call ``emitter.next`` at most once, and ``emitter.complete`` or
@@ -39,12 +51,16 @@ def generate(initial_state: _S, step: Callable[[_S, Emitter1[_T]], _S]) -> Flowa
     ``initial_state``: a step that changes it in place instead of returning a new one
     shares that change with later subscriptions.
 
-    Raises ``TypeError`` at once for a ``step`` that is not callable.
+    ``name`` is the stage's name in ``inspect`` (default: its call).
+
+    Raises ``TypeError`` at once for a ``step`` that is not callable, or a ``name`` that is
+    not a non-empty str.
     """
     check_callable("step", step)
+    label = stage_name(name, lambda: call_name("generate", initial_state, step))
 
     def subscribe(subscriber: Subscriber[_T], scheduler: abc.SchedulerBase | None) -> Subscription:
-        drain = _GenerateDrain(subscriber, initial_state, step)
+        drain = _GenerateDrain(subscriber, initial_state, step, label)
         drain.start(None, scheduler)
         return drain
 
@@ -103,8 +119,9 @@ class _GenerateDrain(Drain[_T, _T], Generic[_S, _T]):
         downstream: Subscriber[_T],
         state: _S,
         step: Callable[[_S, Emitter1[_T]], _S],
+        name: str | None = None,
     ) -> None:
-        super().__init__(downstream)
+        super().__init__(downstream, name=name)
         self._state = state
         self._step = step
         self._emitter: Emitter1[_T] = Emitter1()

@@ -21,6 +21,9 @@ front to choose another policy.
 Leaving early cancels upstream: ``break`` or an exception in the loop body (the iterator
 is dropped), ``aclose()`` or leaving ``async with``, and cancellation of a task waiting in
 ``__anext__``. ``on_error`` is raised from ``__anext__`` after the items before it.
+
+``inspect(iterator)`` shows the whole pipeline, the iterator last: a ``"subscriber"`` stage
+named ``name`` (default ``to_async_iterable(prefetch=64)``) that holds its inbox.
 """
 
 from __future__ import annotations
@@ -38,27 +41,33 @@ from ..core import (
     BufferOverflowError,
     Flowable,
     PushSegment,
+    StageSnapshot,
     Subscription,
+    call_name,
     check_instance,
     check_int,
+    stage_name,
 )
 
 _T = TypeVar("_T")
 
 
-def to_async_iterable(source: Observable[_T], *, prefetch: int = 64) -> AsyncFlowIterator[_T]:
+def to_async_iterable(
+    source: Observable[_T], *, prefetch: int = 64, name: str | None = None
+) -> AsyncFlowIterator[_T]:
     """Iterate over ``source`` with ``async for``, never more than ``prefetch`` items ahead.
 
     ``Flowable.__aiter__`` is this with the default ``prefetch=64``.
 
-    Raises ``TypeError`` for a ``source`` that is not an Observable or a ``prefetch`` that
-    is not an int, ``ValueError`` for ``prefetch < 1``.
+    Raises ``TypeError`` for a ``source`` that is not an Observable, a ``prefetch`` that is
+    not an int or a ``name`` that is not a non-empty str, ``ValueError`` for ``prefetch < 1``.
     """
     check_instance("source", source, Observable, "an Observable")
     check_int("prefetch", prefetch)
+    label = stage_name(name, lambda: call_name("to_async_iterable", prefetch=prefetch))
     if not isinstance(source, Flowable):
         source = PushSegment(source, "the Observable given to to_async_iterable")
-    return AsyncFlowIterator(source, prefetch)
+    return AsyncFlowIterator(source, prefetch, name=label)
 
 
 class _Inbox(Generic[_T]):
@@ -72,10 +81,14 @@ class _Inbox(Generic[_T]):
         "error",
         "finished",
         "items",
+        "link",
         "lock",
         "loop",
         "loop_thread",
+        "lost",
         "prefetch",
+        "received",
+        "requested",
         "subscription",
         "taken",
         "waiter",
@@ -83,6 +96,11 @@ class _Inbox(Generic[_T]):
 
     def __init__(self, prefetch: int, loop: asyncio.AbstractEventLoop) -> None:
         self.prefetch = prefetch
+        # For inspect: ``received`` and ``lost`` under the lock, ``requested`` on the loop.
+        self.received = 0  # items delivered
+        self.lost = 0  # delivered, never taken (beyond the prefetch, or closed): "dropped"
+        self.requested = 0  # demand signalled
+        self.link: Subscription | None = None  # the subscription, kept after the end
         self.loop = loop
         self.loop_thread = threading.get_ident()
         self.lock = threading.Lock()
@@ -94,14 +112,17 @@ class _Inbox(Generic[_T]):
         self.error: Exception | None = None
 
     def on_subscribe(self, subscription: Subscription) -> None:
-        self.subscription = subscription
+        self.subscription = self.link = subscription
+        self.requested = self.prefetch
         subscription.request(self.prefetch)
 
     def on_next(self, value: _T) -> None:
         with self.lock:
             if self.finished:
                 return
+            self.received += 1
             if len(self.items) + len(self.taken) >= self.prefetch:
+                self.lost += 1
                 self.error = BufferOverflowError(
                     f"the source sent more than the {self.prefetch} items requested (rule 1.1)"
                 )
@@ -143,8 +164,9 @@ class _Inbox(Generic[_T]):
             self.error = None
             subscription, self.subscription = self.subscription, None
             waiter, self.waiter = self.waiter, None
+            self.lost += len(self.items) + len(self.taken)
             self.items.clear()
-        self.taken.clear()
+            self.taken.clear()
         if subscription is not None:
             subscription.cancel()
         if waiter is not None:
@@ -162,13 +184,14 @@ class AsyncFlowIterator(Generic[_T]):
     Also an async context manager: leaving ``async with`` closes it.
     """
 
-    def __init__(self, source: Flowable[_T], prefetch: int) -> None:
+    def __init__(self, source: Flowable[_T], prefetch: int, *, name: str | None = None) -> None:
         self._source: Flowable[_T] | None = source
         self._prefetch = prefetch
         self._batch = prefetch - (prefetch >> 2)
         self._count = 0  # items taken since the last request
         self._inbox: _Inbox[_T] | None = None
         self._closed = False
+        self._name = stage_name(name, lambda: call_name("to_async_iterable", prefetch=prefetch))
 
     def __aiter__(self) -> AsyncFlowIterator[_T]:
         return self
@@ -186,6 +209,7 @@ class AsyncFlowIterator(Generic[_T]):
             count = 0
             subscription = inbox.subscription
             if subscription is not None:
+                inbox.requested += self._batch
                 subscription.request(self._batch)
         self._count = count
         return item
@@ -220,6 +244,47 @@ class AsyncFlowIterator(Generic[_T]):
         if error is not None:
             raise error
         raise StopAsyncIteration
+
+    # -- what inspect() sees --------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The consumer's name in ``inspect``."""
+        return self._name
+
+    def _inspect_stage(self) -> StageSnapshot:
+        inbox = self._inbox
+        if inbox is None:  # not subscribed yet
+            return StageSnapshot(
+                name=self._name,
+                kind="subscriber",
+                capacity=self._prefetch,
+                held=0,
+                pending=0,
+                received=0,
+                emitted=0,
+                dropped=0,
+                ended=self._closed,
+            )
+        with inbox.lock:
+            received, lost, requested = inbox.received, inbox.lost, inbox.requested
+            held = len(inbox.items) + len(inbox.taken)
+            ended = inbox.finished
+        return StageSnapshot(
+            name=self._name,
+            kind="subscriber",
+            capacity=inbox.prefetch,
+            held=held,
+            pending=0 if ended else max(requested - received, 0),
+            received=received,
+            emitted=received - held - lost,
+            dropped=lost,
+            ended=ended,
+        )
+
+    def _inspect_links(self) -> list[object]:
+        link = None if self._inbox is None else self._inbox.link
+        return [] if link is None else [link]
 
     async def aclose(self) -> None:
         """Cancel the subscription; later ``__anext__`` calls raise ``StopAsyncIteration``."""

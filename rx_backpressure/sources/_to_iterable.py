@@ -11,12 +11,23 @@ from typing import Generic, TypeVar
 
 from reactivex import Observable, abc
 
-from ..core import BufferOverflowError, Subscription, check_instance, check_int, consuming
+from ..core import (
+    BufferOverflowError,
+    StageSnapshot,
+    Subscription,
+    call_name,
+    check_instance,
+    check_int,
+    consuming,
+    stage_name,
+)
 
 _T = TypeVar("_T")
 
 
-def to_iterable(flowable: Observable[_T], *, prefetch: int = 64) -> BlockingIterator[_T]:
+def to_iterable(
+    flowable: Observable[_T], *, prefetch: int = 64, name: str | None = None
+) -> BlockingIterator[_T]:
     """Iterate over ``flowable``, blocking for each item, never more than ``prefetch`` ahead.
 
     The subscription is made on the first ``next()``. It requests ``prefetch`` items, then
@@ -29,12 +40,18 @@ def to_iterable(flowable: Observable[_T], *, prefetch: int = 64) -> BlockingIter
     collection cancels the subscription (a cancelled ``from_iterable`` closes its generator).
     An ``on_error`` is raised from ``next()`` after the items that came before it.
 
-    Raises ``TypeError`` for a ``flowable`` that is not an Observable or a ``prefetch`` that
-    is not an int (bool and float included), ``ValueError`` for ``prefetch < 1``.
+    ``inspect(iterator)`` shows the whole pipeline, the iterator last (a ``"subscriber"``
+    stage named ``name``, default ``to_iterable(prefetch=64)``, holding the items it
+    prefetched).
+
+    Raises ``TypeError`` for a ``flowable`` that is not an Observable, a ``prefetch`` that
+    is not an int (bool and float included) or a ``name`` that is not a non-empty str,
+    ``ValueError`` for ``prefetch < 1``.
     """
     check_instance("flowable", flowable, Observable, "an Observable")
     check_int("prefetch", prefetch)
-    return BlockingIterator(flowable, prefetch)
+    label = stage_name(name, lambda: call_name("to_iterable", prefetch=prefetch))
+    return BlockingIterator(flowable, prefetch, name=label)
 
 
 class _Channel(abc.ObserverBase[_T], Generic[_T]):
@@ -46,6 +63,11 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
 
     def __init__(self, prefetch: int) -> None:
         self.prefetch = prefetch
+        # For inspect: counted under ``ready``'s lock, a run at a time where runs come.
+        self.received = 0  # items delivered
+        self.lost = 0  # delivered, never taken (beyond the prefetch, or closed): "dropped"
+        self.requested = 0  # demand signalled
+        self.link: Subscription | None = None  # the subscription, kept after the end
         self.items: deque[_T] = deque()  # delivered, under ``ready``'s lock
         self.taken: deque[_T] = deque()  # moved out by a consumer in one go, taken without it
         self.waiting = 0  # consumers waiting on ``ready``: only they need a notify
@@ -56,15 +78,18 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
         self.closed = False
 
     def on_subscribe(self, subscription: Subscription) -> None:
-        self.subscription = subscription
+        self.subscription = self.link = subscription
         if self.closed:
             subscription.cancel()
         else:
+            self.requested = self.prefetch
             subscription.request(self.prefetch)
 
     def on_next(self, value: _T) -> None:
         with self.ready:
+            self.received += 1
             if len(self.items) + len(self.taken) >= self.prefetch:
+                self.lost += 1
                 self._too_many()
             else:
                 self.items.append(value)
@@ -78,9 +103,11 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
         """A run of items from a stage of ours (the chain hand-off): one lock round trip and
         at most one wake-up for all of them."""
         with self.ready:
+            self.received += len(values)
             room = self.prefetch - len(self.items) - len(self.taken)
             if len(values) > room:
                 self.items.extend(values[: max(room, 0)])
+                self.lost += len(values) - max(room, 0)
                 self._too_many()
             else:
                 self.items.extend(values)
@@ -111,6 +138,7 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
         if subscription is not None:
             subscription.cancel()
         with self.ready:
+            self.lost += len(self.items) + len(self.taken)
             self.items.clear()
             self.taken.clear()
             self.finished = True
@@ -120,11 +148,12 @@ class _Channel(abc.ObserverBase[_T], Generic[_T]):
 class BlockingIterator(Iterator[_T], Generic[_T]):
     """The iterator returned by :func:`to_iterable`."""
 
-    def __init__(self, flowable: Observable[_T], prefetch: int) -> None:
+    def __init__(self, flowable: Observable[_T], prefetch: int, *, name: str | None = None) -> None:
         self._flowable: Observable[_T] | None = flowable
         self._batch = prefetch - (prefetch >> 2)
         self._counter = itertools.count(1)  # items taken; next() on it is atomic
         self._channel: _Channel[_T] = _Channel(prefetch)
+        self._name = stage_name(name, lambda: call_name("to_iterable", prefetch=prefetch))
 
     def __iter__(self) -> BlockingIterator[_T]:
         return self
@@ -142,6 +171,8 @@ class BlockingIterator(Iterator[_T], Generic[_T]):
         if next(self._counter) % self._batch == 0:
             subscription = channel.subscription
             if subscription is not None:
+                with channel.ready:
+                    channel.requested += self._batch
                 with consuming("to_iterable"):
                     subscription.request(self._batch)
         return item
@@ -168,6 +199,35 @@ class BlockingIterator(Iterator[_T], Generic[_T]):
         if error is not None:
             raise error
         raise StopIteration
+
+    # -- what inspect() sees --------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The consumer's name in ``inspect``."""
+        return self._name
+
+    def _inspect_stage(self) -> StageSnapshot:
+        channel = self._channel
+        with channel.ready:
+            received, lost, requested = channel.received, channel.lost, channel.requested
+            held = len(channel.items) + len(channel.taken)
+            ended = channel.finished
+        return StageSnapshot(
+            name=self._name,
+            kind="subscriber",
+            capacity=channel.prefetch,
+            held=held,
+            pending=0 if ended else max(requested - received, 0),
+            received=received,
+            emitted=received - held - lost,
+            dropped=lost,
+            ended=ended,
+        )
+
+    def _inspect_links(self) -> list[object]:
+        link = self._channel.link
+        return [] if link is None else [link]
 
     def close(self) -> None:
         """Cancel the subscription; ``next()`` calls waiting on any thread, and later ones,

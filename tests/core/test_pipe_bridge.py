@@ -361,8 +361,8 @@ def test_a_push_segment_holds_a_bounded_number_then_fails_loudly() -> None:
     assert subscriber.values == list(range(5 + bp.PUSH_BUFFER))
     [error] = subscriber.errors
     assert isinstance(error, bp.BufferOverflowError)
-    # flat_map is map + merge_all in reactivex: merge_all is the operator that pushes
-    assert "merge_all pushed more than 128 items beyond demand" in str(error)
+    # flat_map is map + merge_all in reactivex: named for the operator written here
+    assert "flat_map pushed more than 128 items beyond demand" in str(error)
 
 
 def test_a_push_segment_with_a_plain_observer_is_plain_reactivex() -> None:

@@ -257,6 +257,13 @@ TARGETS: dict[str, Target] = {
     ),
 }
 
+NAME: Bad = [(v, TypeError) for v in ("", 1, b"x", True, ["a"])]
+"""A stage's name (see inspect): a non-empty str, or None for its call."""
+
+for _call, _, _parameters in TARGETS.values():
+    if _call is not enter_marbles and "name" in inspect.signature(_call).parameters:
+        _parameters["name"] = NAME
+
 BAD_CASES = [
     pytest.param(target, name, value, error, id=f"{target}-{name}-{value!r}")
     for target, (_, _, parameters) in TARGETS.items()
