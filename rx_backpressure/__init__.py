@@ -7,7 +7,9 @@ reaches; the operators (:func:`bounded_buffer`, :func:`shed`, :func:`token_bucke
 every queue they keep and pass demand upstream. ``async for`` reads a Flowable
 (:func:`to_async_iterable`) and :func:`from_async_iterable` reads an async iterator.
 Your own sources: :func:`create` (callback APIs) and :func:`generate` (cursors, pages); your
-own operators: :class:`Drain` with :func:`lift` (see ``docs/extending.md``).
+own operators: :class:`Drain` with :func:`lift` (see ``docs/extending.md``). Every stage is
+named and counted: :func:`inspect` reads a running pipeline, :func:`watchdog` finds where it
+stalls (see ``docs/observability.md``).
 """
 
 import logging as _logging

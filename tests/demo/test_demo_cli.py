@@ -239,3 +239,38 @@ def test_a_terminal_sees_the_progress_of_a_virtual_run() -> None:
     assert bar.endswith("\r")
     assert not bar.rsplit("\r", 2)[-2].strip()
     assert table.startswith("producer 1000 msg/s")
+
+
+def test_inspect_prints_each_strategys_pipeline_after_the_table() -> None:
+    # One virtual minute at the default rates: bounded_buffer(1000) holds 260 with 740
+    # asked of the producer; shed(1000) dropped 53,000 of 60,000.
+    done = _cli(
+        "demo",
+        "--inspect",
+        "--strategy",
+        "none",
+        "--strategy",
+        "bounded_buffer",
+        "--strategy",
+        "shed_tail",
+    )
+    assert done.returncode == 0, done.stderr
+    tables = done.stdout.split("\n\nnone: ", 1)[1]
+    assert tables.splitlines()[0] == "plain reactivex, no stages to inspect"
+    rows = {line.split()[0]: line.split()[1:] for line in tables.splitlines() if "  " in line}
+    assert rows["bounded_buffer(1000)"] == [
+        "operator",
+        "1000",
+        "260",
+        "0",
+        "740",
+        "6260",
+        "6000",
+        "0",
+    ]
+    assert rows["shed(1000)"] == ["operator", "1000", "1000", "0", "-", "60000", "6000", "53000"]
+    assert rows["paced_producer(1000/s)"][:3] == ["source", "-", "0"]
+
+
+def test_inspect_does_not_go_with_json() -> None:
+    _refused(_cli("demo", "--inspect", "--json"), "--inspect prints tables")
