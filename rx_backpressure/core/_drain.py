@@ -140,6 +140,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "_queue",
         "_read_clock",
         "_received",
+        "_passed",
         "_refused",
         "_requested",
         "_scheduler",
@@ -180,6 +181,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         # the owner of the loop per pass, or under the lock where items arrive.
         self._received = 0
         self._emitted = 0
+        self._passed = 0  # items that went straight through (the direct path, one at a time)
         self._dropped = 0
         self._sent_up = 0  # demand sent upstream, saturating at UNBOUNDED
         self._push_links: list[object] = []
@@ -416,7 +418,6 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._wip = True  # the direct path's claim (_claim_direct, inline: per item)
             if requested != UNBOUNDED:
                 self._requested = requested - 1
-            self._received += 1
             lock.release()
             if self._deliver_claimed(value, admit):
                 return
@@ -575,7 +576,6 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         with self._lock:
             if self._done or self._cancelled or not self._claim_direct():
                 return False
-            self._received += 1
         return self._deliver_claimed(value, admit)
 
     def _claim_direct(self, count: int = 1) -> int:
@@ -601,12 +601,11 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 with lock:
                     if self._requested != UNBOUNDED:
                         self._requested += 1
-                    self._received -= 1  # held instead, and counted there
                     self._delivering_thread = None
                     self._wip = self._missed = False  # the caller holds the item and drains
                 return False
             downstream = self._downstream
-            self._emitted += 1
+            self._passed += 1  # received and emitted at once (written by claim holders only)
             metrics = self._metrics
             if metrics is not None:  # handed on, even if downstream refuses it by raising
                 metrics.increment("received")
@@ -919,9 +918,11 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     def _inspect_stage(self) -> StageSnapshot:
         held = self._held_count()
-        received = self._received
+        passed = self._passed
+        emitted = self._emitted + passed
+        received = self._received + passed
         if self._kind == "source":
-            received = self._emitted + held + self._dropped  # what it has read
+            received = emitted + held + self._dropped  # what it has read
         pending: int | None = None
         if self._upstream_flow:
             asked = self._sent_up
@@ -934,7 +935,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             demand=0 if self._finished else self._requested,
             pending=0 if self._finished else pending,
             received=received,
-            emitted=self._emitted,
+            emitted=emitted,
             dropped=self._dropped,
             state=self._stage_state(),
             ended=self._finished,
