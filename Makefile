@@ -26,8 +26,8 @@ docs: $(STAMP)
 test: lint typecheck $(STAMP)
 	MPLBACKEND=Agg $(BIN)/pytest
 	# Each fast path of the core switched off must leave every behaviour test passing.
-	$(BIN)/pytest -q tests/core tests/operators tests/stress --without direct
-	$(BIN)/pytest -q tests/core tests/operators tests/stress --without runs
+	$(BIN)/pytest -q tests/core tests/operators tests/observability tests/stress --without direct
+	$(BIN)/pytest -q tests/core tests/operators tests/observability tests/stress --without runs
 	$(MAKE) docs
 
 soak: $(STAMP)
