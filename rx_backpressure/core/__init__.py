@@ -20,9 +20,11 @@ from ._errors import CircuitOpenError as CircuitOpenError
 from ._errors import RateLimitExceeded as RateLimitExceeded
 from ._flowable import Flowable as Flowable
 from ._metrics import Metrics as Metrics
+from ._stage import ConsumerBox as ConsumerBox
 from ._stage import Pipeline as Pipeline
 from ._stage import StageSnapshot as StageSnapshot
 from ._stage import call_name as call_name
+from ._stage import consumer_stage as consumer_stage
 from ._stage import inspect as inspect
 from ._stage import stage_name as stage_name
 from ._subscription import Subscriber as Subscriber

@@ -18,8 +18,8 @@ synchronously), and the walk goes on from them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sized
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -180,6 +180,45 @@ def _stages_above(node: object, seen: set[int]) -> list[StageSnapshot]:
             stages[0:0] = _stages_above(side, seen)
         node = links[0] if links else None
     return stages
+
+
+class ConsumerBox(Protocol):
+    """What a consumer of ours (``to_iterable``, ``async for``) keeps, as its stage is read:
+    ``requested`` so far, ``received`` (sent to it), ``lost`` (discarded when closed
+    early), ``items`` and ``taken`` (held for its reader), ``finished``, ``prefetch``."""
+
+    requested: int
+    received: int
+    lost: int
+    finished: bool
+    prefetch: int
+
+    @property
+    def items(self) -> Sized: ...
+
+    @property
+    def taken(self) -> Sized: ...
+
+
+def consumer_stage(
+    name: str, box: ConsumerBox, lock: AbstractContextManager[object]
+) -> StageSnapshot:
+    """The stage of a consumer of ours, read from ``box`` under ``lock``."""
+    with lock:
+        received, lost, requested = box.received, box.lost, box.requested
+        held = len(box.items) + len(box.taken)
+        ended = box.finished
+    return StageSnapshot(
+        name=name,
+        kind="subscriber",
+        capacity=box.prefetch,
+        held=held,
+        pending=0 if ended else max(requested - received, 0),
+        received=received,
+        emitted=received - held - lost,
+        dropped=lost,
+        ended=ended,
+    )
 
 
 # -- push segments ------------------------------------------------------------------------

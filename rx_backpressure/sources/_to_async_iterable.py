@@ -46,6 +46,7 @@ from ..core import (
     call_name,
     check_instance,
     check_int,
+    consumer_stage,
     stage_name,
 )
 
@@ -266,21 +267,7 @@ class AsyncFlowIterator(Generic[_T]):
                 dropped=0,
                 ended=self._closed,
             )
-        with inbox.lock:
-            received, lost, requested = inbox.received, inbox.lost, inbox.requested
-            held = len(inbox.items) + len(inbox.taken)
-            ended = inbox.finished
-        return StageSnapshot(
-            name=self._name,
-            kind="subscriber",
-            capacity=inbox.prefetch,
-            held=held,
-            pending=0 if ended else max(requested - received, 0),
-            received=received,
-            emitted=received - held - lost,
-            dropped=lost,
-            ended=ended,
-        )
+        return consumer_stage(self._name, inbox, inbox.lock)
 
     def _inspect_links(self) -> list[object]:
         link = None if self._inbox is None else self._inbox.link

@@ -18,6 +18,7 @@ from ..core import (
     call_name,
     check_instance,
     check_int,
+    consumer_stage,
     consuming,
     stage_name,
 )
@@ -209,21 +210,7 @@ class BlockingIterator(Iterator[_T], Generic[_T]):
 
     def _inspect_stage(self) -> StageSnapshot:
         channel = self._channel
-        with channel.ready:
-            received, lost, requested = channel.received, channel.lost, channel.requested
-            held = len(channel.items) + len(channel.taken)
-            ended = channel.finished
-        return StageSnapshot(
-            name=self._name,
-            kind="subscriber",
-            capacity=channel.prefetch,
-            held=held,
-            pending=0 if ended else max(requested - received, 0),
-            received=received,
-            emitted=received - held - lost,
-            dropped=lost,
-            ended=ended,
-        )
+        return consumer_stage(self._name, channel, channel.ready)
 
     def _inspect_links(self) -> list[object]:
         link = self._channel.link

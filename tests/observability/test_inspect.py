@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import reactivex.operators as ops
+from _stage_kit import Service, shed_then_breaker
 from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 
@@ -23,18 +24,6 @@ UNBOUNDED = bp.UNBOUNDED
 
 def tenfold(x: int) -> int:
     return x * 10
-
-
-class Service:
-    """A service that fails while ``down`` is set."""
-
-    def __init__(self) -> None:
-        self.down = False
-
-    def send(self, x: int) -> int:
-        if self.down:
-            raise ConnectionError("service down")
-        return x + 1
 
 
 def figures(stage: StageSnapshot) -> tuple[Any, ...]:
@@ -90,19 +79,7 @@ def test_a_push_segment_in_the_middle_bounded_by_the_operator_below_it() -> None
     # subscriber's 5: it holds 2. shed holds 8 and dropped the other 35.
     ts = TestScheduler()
     service = Service()
-    flow = bp.from_iterable(range(50), name="rows").pipe(
-        ops.map(tenfold),
-        ops.observe_on(ts),
-        bp.shed(8, name="shed"),
-        bp.circuit_break(
-            service.send,
-            failure_threshold=2,
-            reset_timeout=30.0,
-            prefetch=4,
-            scheduler=ts,
-            name="send",
-        ),
-    )
+    flow = shed_then_breaker(ts, service, "send", ops.map(tenfold))
     subscriber: TestSubscriber[int] = TestSubscriber(initial_request=5, scheduler=ts)
     subscription = flow.subscribe(subscriber, scheduler=ts)
     ts.advance_to(1.0)

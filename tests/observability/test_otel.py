@@ -15,6 +15,7 @@ from reactivex.testing import TestScheduler
 
 pytest.importorskip("opentelemetry.sdk.metrics")
 
+from _stage_kit import Stage, rows_buffer_shed
 from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Metric, Sum
@@ -97,12 +98,7 @@ def test_a_collection_gives_every_stage_of_the_pipeline_with_its_inspect_figures
 ) -> None:
     # As in the Prometheus test: 100 items, bounded_buffer(10), shed(5), 3 asked for.
     ts = TestScheduler()
-    flow = bp.from_iterable(range(100), name="rows").pipe(
-        bp.bounded_buffer(10, name="buffer"), bp.shed(5, name="shed")
-    )
-    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=3, scheduler=ts)
-    subscription = flow.subscribe(subscriber, scheduler=ts)
-    ts.advance_to(1.0)
+    subscription, subscriber = rows_buffer_shed(ts)
     registration = otel.register(subscription, meter=collected.meter)
     assert collected.instruments() == {
         "rx_backpressure.received": ("Sum", "{item}", True),
@@ -185,19 +181,6 @@ def test_registrations_on_one_meter_share_its_instruments_and_come_and_go(
 
 
 # -- state figures and Metrics ---------------------------------------------------------
-
-
-class Stage:
-    """A stage as ``inspect`` reads it, with the state figures of the contract."""
-
-    def __init__(self, snapshot: StageSnapshot) -> None:
-        self.snapshot = snapshot
-
-    def _inspect_stage(self) -> StageSnapshot:
-        return self.snapshot
-
-    def _inspect_links(self) -> list[object]:
-        return []
 
 
 def test_state_figures_and_metrics_with_labels(collected: Collected) -> None:

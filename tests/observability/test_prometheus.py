@@ -21,6 +21,7 @@ from reactivex.testing import TestScheduler
 
 pytest.importorskip("prometheus_client")
 
+from _stage_kit import Stage, rows_buffer_shed
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import DuplicateTimeseries
@@ -114,12 +115,7 @@ def test_a_scrape_gives_every_stage_of_the_pipeline_with_its_inspect_figures(
     # subscriber asked for 3: shed emitted 3, holds 5 and dropped the other 92. The
     # source and the buffer completed, so no demand is outstanding anywhere.
     ts = TestScheduler()
-    flow = bp.from_iterable(range(100), name="rows").pipe(
-        bp.bounded_buffer(10, name="buffer"), bp.shed(5, name="shed")
-    )
-    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=3, scheduler=ts)
-    subscription = flow.subscribe(subscriber, scheduler=ts)
-    ts.advance_to(1.0)
+    subscription, subscriber = rows_buffer_shed(ts)
     collector = prometheus.register(subscription, registry=served.registry)
     assert served.types() == {
         "rx_backpressure_received": "counter",
@@ -274,19 +270,6 @@ def test_throttled_seconds_count_up_while_items_wait_for_tokens(served: Served) 
 
 
 # -- state figures, from a stage of our own making ---------------------------------------
-
-
-class Stage:
-    """A stage as ``inspect`` reads it, with the state figures of the contract."""
-
-    def __init__(self, snapshot: StageSnapshot) -> None:
-        self.snapshot = snapshot
-
-    def _inspect_stage(self) -> StageSnapshot:
-        return self.snapshot
-
-    def _inspect_links(self) -> list[object]:
-        return []
 
 
 def test_state_figures_throttling_circuit_and_kafka_lag_per_partition(served: Served) -> None:

@@ -14,32 +14,13 @@ import logging
 from typing import Any
 
 import pytest
+from _stage_kit import Figures, figures, read_at
 
 import rx_backpressure as bp
-from rx_backpressure import Pipeline, StageSnapshot, inspect
+from rx_backpressure import Pipeline, inspect
 from rx_backpressure.testing import MarbleContext, TestSubscriber, marbles
 
-Figures = tuple[int | None, int | None, int | None, int | None, int | None, int | None]
-
 UNBOUNDED = bp.UNBOUNDED
-
-
-def figures(stage: StageSnapshot) -> Figures:
-    return (stage.held, stage.demand, stage.pending, stage.received, stage.emitted, stage.dropped)
-
-
-def read_at(m: MarbleContext, *frames: int) -> dict[int, Pipeline]:
-    """The pipeline of ``m``'s subscriber, read half a frame after each of ``frames``."""
-    readings: dict[int, Pipeline] = {}
-    for frame in frames:
-
-        def take(_: Any, __: Any = None, frame: int = frame) -> None:
-            subscriber = m.subscriber
-            assert subscriber is not None
-            readings[frame] = inspect(subscriber.subscription)
-
-        m.scheduler.schedule_absolute(m.time(frame) + 0.5, take)
-    return readings
 
 
 def last(readings: dict[int, Pipeline]) -> dict[int, Figures]:

@@ -12,22 +12,12 @@ import threading
 from typing import Any
 
 import pytest
-import reactivex.operators as ops
+from _stage_kit import Service, shed_then_breaker
 from reactivex.testing import TestScheduler
 
 import rx_backpressure as bp
 from rx_backpressure import Stall, watchdog
 from rx_backpressure.testing import TestSubscriber
-
-
-class Service:
-    def __init__(self) -> None:
-        self.down = False
-
-    def send(self, x: int) -> int:
-        if self.down:
-            raise ConnectionError("service down")
-        return x + 1
 
 
 def reports_of(stalls: list[Stall]) -> list[tuple[float, float, bool, str, str]]:
@@ -42,18 +32,7 @@ def test_an_open_breaker_is_named_with_its_waiting_items_then_cleared() -> None:
     # the trial at 61 succeeds, the 10 flow, and the reading at 65 clears the stall.
     ts = TestScheduler()
     service = Service()
-    flow = bp.from_iterable(range(50), name="rows").pipe(
-        ops.observe_on(ts),
-        bp.shed(8, name="shed"),
-        bp.circuit_break(
-            service.send,
-            failure_threshold=2,
-            reset_timeout=30.0,
-            prefetch=4,
-            scheduler=ts,
-            name="circuit_break(send)",
-        ),
-    )
+    flow = shed_then_breaker(ts, service, "circuit_break(send)")
     subscriber: TestSubscriber[int] = TestSubscriber(initial_request=5, scheduler=ts)
     subscription = flow.subscribe(subscriber, scheduler=ts)
     stalls: list[Stall] = []
