@@ -145,8 +145,9 @@ def rate_limit(
     closer than ``0.5 / per_second`` (a later timer restarts the schedule).
 
     The same as ``token_bucket(1, per_second)``: the first item passes at once, each next
-    one when a whole token has refilled. Over a pull source, upstream is asked for one
-    item at a time::
+    one when a whole token has refilled. Over a pull source, upstream is asked for the
+    items due within the next millisecond, at least one (one at a time below 1,000 a
+    second)::
 
         rate_limit(2.0), one column per half second:
         demand:    *

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from itertools import pairwise
 from typing import Any, cast
 
@@ -156,3 +157,51 @@ def test_a_timer_later_than_half_an_interval_restarts_the_schedule() -> None:
     scheduler.advance_to(0.1)
     gaps = [b - a for a, b in pairwise(times)]
     assert min(gaps) >= 0.001 - 1e-9  # never closer than half the spacing
+
+
+# -- reading ahead at high rates ---------------------------------------------------------
+
+
+def test_at_high_rates_the_items_due_within_a_millisecond_are_read_ahead() -> None:
+    # 10,000/s: one token now, and 10 more refill within READ_AHEAD (1 ms), so the source
+    # is asked for 11 at once; once those are gone (the last at 1 ms, its token spent) for
+    # the 10 that refill within the next ms. Each item still goes out 0.1 ms after the one
+    # before (virtual time: the clock does not move by itself).
+    assert bp.operators._token_bucket_drain.READ_AHEAD == 0.001
+    scheduler = TestScheduler()
+    source = bp.testing.RecordingFlowable(bp.from_iterable(range(30)), scheduler)
+    times: list[float] = []
+    source.pipe(rate_limit(10_000)).subscribe(
+        lambda _: times.append(scheduler.clock), scheduler=scheduler
+    )
+    scheduler.advance_to(1.0)
+    assert [(event.time, event.n) for event in source.requests] == [
+        (0.0, 11),
+        (pytest.approx(0.001), 10),
+        (pytest.approx(0.002), 10),
+    ]
+    assert times == pytest.approx([k * 0.0001 for k in range(30)])
+
+
+def test_below_a_thousand_a_second_nothing_more_is_read_ahead() -> None:
+    # 500/s: one token now, one more within 1 ms is half a token: one item at a time.
+    scheduler = TestScheduler()
+    source = bp.testing.RecordingFlowable(bp.from_iterable(range(4)), scheduler)
+    source.pipe(rate_limit(500)).subscribe(lambda _: None, scheduler=scheduler)
+    scheduler.advance_to(1.0)
+    assert [event.n for event in source.requests] == [1, 1, 1, 1]
+
+
+def test_on_real_time_items_read_ahead_go_out_as_their_tokens_refill() -> None:
+    # 1e9/s on the real clock, delivered to a consumer thread: every item arrives, in
+    # order; a batch read ahead goes out as the clock, read again, pays for each item.
+    done = threading.Event()
+    got: list[int] = []
+    flow = bp.from_iterable(range(20_000)).pipe(rate_limit(1e9))
+    worker = threading.Thread(
+        target=lambda: flow.subscribe(got.append, on_completed=done.set), daemon=True
+    )
+    worker.start()
+    assert done.wait(timeout=30)
+    worker.join(timeout=30)
+    assert got == list(range(20_000))
