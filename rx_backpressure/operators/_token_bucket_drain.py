@@ -437,11 +437,11 @@ class BucketDrain(Drain[_T, _T]):
 
         Shape mode asks, once nothing is in flight or held, for as many items as the
         tokens pay for now and within ``READ_AHEAD`` (at least one, read ahead to wait for
-        its tokens): with a custom cost the price is unknown, so one. Drop and error modes keep what is asked
-        and not yet delivered or dropped equal to downstream demand, so each dropped item
-        is asked for again. Never more than ``max_pending`` is asked ahead: a synchronous
-        upstream answers while the loop waits, and all of the answer is held first. The
-        count and the request move together under the lock.
+        its tokens): with a custom cost the price is unknown, so one. Drop and error modes
+        keep what is asked and not yet delivered or dropped equal to downstream demand, so
+        each dropped item is asked for again. Never more than ``max_pending`` is asked
+        ahead: a synchronous upstream answers while the loop waits, and all of the answer
+        is held first. The count and the request move together under the lock.
         """
         if not self._upstream_flow:
             return
