@@ -659,3 +659,41 @@ def test_successes_in_one_stream_reset_a_failure_counted_by_another() -> None:
     assert breaker.state == "closed"
     fail_once()  # one failure after this stream's successes: still below the threshold
     assert breaker.state == "closed"
+
+
+@pytest.mark.parametrize("prefetch", [1, 4, 128])
+def test_the_closed_fast_path_and_the_general_loop_give_the_same_stream(prefetch: int) -> None:
+    # Without metrics or call_timeout, a closed breaker's calls take a shorter loop. Items
+    # that are multiples of 7 or 11 fail and are skipped (43 + 28 - 4 of 300): both loops
+    # must emit, skip and count alike.
+    def run(metrics: bp.Metrics | None) -> tuple[list[int], list[int], tuple[Any, ...]]:
+        skipped: list[int] = []
+
+        def action(x: int) -> int:
+            if x % 7 == 0 or x % 11 == 0:
+                raise ValueError(x)
+            return x * 2
+
+        got: list[int] = []
+        subscription = (
+            bp.from_iterable(range(300))
+            .pipe(
+                bp.circuit_break(
+                    action,
+                    failure_threshold=1_000,
+                    on_failure="skip",
+                    on_skip=lambda item, _: skipped.append(item),
+                    prefetch=prefetch,
+                    metrics=metrics,
+                )
+            )
+            .subscribe(got.append)
+        )
+        stage = bp.inspect(subscription)[-1]
+        return got, skipped, (stage.received, stage.emitted, stage.dropped, stage.state["failures"])
+
+    fast, general = run(None), run(bp.Metrics())
+    assert fast == general
+    assert fast[0] == [x * 2 for x in range(300) if x % 11 and x % 7]
+    assert fast[1] == [x for x in range(300) if x % 7 == 0 or x % 11 == 0]
+    assert fast[2] == (300, 233, 67, 67)
