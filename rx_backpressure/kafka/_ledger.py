@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import TYPE_CHECKING
 
 from ..core import UNBOUNDED, add_demand
-
-if TYPE_CHECKING:
-    from ._record import Record
 
 
 class PartitionLedger:
@@ -34,6 +30,7 @@ class PartitionLedger:
         "live",
         "partition",
         "pending",
+        "sent",
         "stamps",
         "topic",
     )
@@ -47,6 +44,7 @@ class PartitionLedger:
         self.acked: set[int] = set()
         self.done: int | None = None  # the offset after the gap-free acked run
         self.committed: int | None = None  # the group's committed offset (-1: none), if read
+        self.sent: int | None = None  # the last commit point sent, confirmed or not
         self.live = True
 
     @property
@@ -66,11 +64,21 @@ class Ledger:
         self.wanted = 0  # demand not yet polled for
         self.unacked = 0  # polled (held or emitted) and not acked, over live partitions
         self.since_commit = 0  # acks since the last commit
+        self.held = 0  # polled and not yet emitted (or let go)
         self.stopping = False
 
     def room(self, max_poll: int) -> int:
-        """How many records the poll thread may poll now (under the lock)."""
-        return min(self.wanted, max_poll, self.max_unacked - self.unacked)
+        """How many records the poll thread may poll now (under the lock): no more than
+        asked for, ``max_poll`` at a time, ``max_unacked`` in all, and two polls ahead of
+        delivery."""
+        return min(self.wanted, max_poll, self.max_unacked - self.unacked, 2 * max_poll - self.held)
+
+    def delivered(self, n: int, max_poll: int) -> None:
+        """``n`` held records were emitted or let go (the delivery thread, once a pass)."""
+        with self.lock:
+            held = self.held = self.held - n
+            if held + n >= 2 * max_poll > held:
+                self.cond.notify()
 
     def add_demand(self, n: int) -> None:
         with self.lock:
@@ -102,44 +110,59 @@ class Ledger:
             return slot
 
     def ack(self, slot: PartitionLedger, offset: int) -> None:
-        with self.lock:
-            pending = slot.pending
-            if not slot.live or not pending:
-                return  # moot (revoked), or acked already
-            head = pending[0]
-            if offset == head:  # the usual case: acks in the order of the records
-                pending.popleft()
-                slot.stamps.popleft()
-                done = offset
-                acked = slot.acked
-                if acked:
-                    while pending and pending[0] in acked:
-                        done = pending.popleft()
-                        slot.stamps.popleft()
-                        acked.discard(done)
-                slot.done = done + 1
-            elif offset < head or offset in slot.acked:
-                return  # acked already
-            else:
-                slot.acked.add(offset)
-            self.unacked -= 1
-            self.since_commit += 1
-            if self.unacked == self.max_unacked - 1 or self.since_commit == self.commit_every:
-                self.cond.notify()
+        lock = self.lock
+        lock.acquire()  # not ``with``: this runs once per record
+        pending = slot.pending
+        if not slot.live or not pending:
+            lock.release()
+            return  # moot (revoked), or acked already
+        head = pending[0]
+        if offset == head:  # the usual case: acks in the order of the records
+            pending.popleft()
+            slot.stamps.popleft()
+            acked = slot.acked
+            if acked:
+                while pending and pending[0] in acked:
+                    offset = pending.popleft()
+                    slot.stamps.popleft()
+                    acked.discard(offset)
+            slot.done = offset + 1
+        elif offset < head or offset in slot.acked:
+            lock.release()
+            return  # acked already
+        else:
+            slot.acked.add(offset)
+        unacked = self.unacked = self.unacked - 1
+        since_commit = self.since_commit = self.since_commit + 1
+        if unacked == self.max_unacked - 1 or since_commit == self.commit_every:
+            self.cond.notify()
+        lock.release()
 
     def to_commit(
-        self, slots: list[PartitionLedger] | None = None
+        self, slots: list[PartitionLedger] | None = None, *, unconfirmed: bool = False
     ) -> list[tuple[PartitionLedger, int]]:
-        """The commit points that moved since the last commit (of ``slots``, or all)."""
+        """The commit points of ``slots`` (or all) that moved since the last one sent, or
+        with ``unconfirmed`` since the last one the broker confirmed; marked sent."""
         with self.lock:
             chosen = list(self.partitions.values()) if slots is None else slots
             if slots is None:
                 self.since_commit = 0
-            return [
+            points = [
                 (slot, slot.done)
                 for slot in chosen
-                if slot.done is not None and slot.done != slot.committed
+                if slot.done is not None
+                and slot.done != (slot.committed if unconfirmed else slot.sent)
             ]
+            for slot, done in points:
+                slot.sent = done
+            return points
+
+    def confirmed(self, topic: str, partition: int, offset: int) -> None:
+        """The broker confirmed a commit of ``offset`` for the partition (if still ours)."""
+        with self.lock:
+            slot = self.partitions.get((topic, partition))
+            if slot is not None and (slot.committed is None or offset > slot.committed):
+                slot.committed = offset
 
     def oldest_unacked(self) -> float | None:
         """The timestamp of the oldest unacked record (the first gap of each partition)."""
@@ -148,13 +171,17 @@ class Ledger:
         known = [stamp for stamp in stamps if stamp is not None]
         return min(known) if known else None
 
-    def polled(self, records: list[Record]) -> None:
-        """Records were polled against demand (the poll thread): entered in one go."""
+    def polled(self, runs: list[tuple[PartitionLedger, list[int], list[float | None]]]) -> int:
+        """Records were polled against demand (the poll thread), as runs of one partition
+        each: their offsets and timestamps, entered in one go; how many."""
+        count = 0
         with self.lock:
-            for record in records:
-                slot = record._slot
-                slot.pending.append(record.offset)
-                slot.stamps.append(record.timestamp)
-            self.unacked += len(records)
+            for slot, offsets, stamps in runs:
+                slot.pending.extend(offsets)
+                slot.stamps.extend(stamps)
+                count += len(offsets)
+            self.unacked += count
+            self.held += count
             if self.wanted != UNBOUNDED:
-                self.wanted -= len(records)
+                self.wanted -= count
+        return count

@@ -23,7 +23,7 @@ from ..core import Metrics
 from ._errors import KafkaSourceError
 from ._lag import LagReader, LagReading
 from ._ledger import Ledger, PartitionLedger
-from ._record import Record, headers_of
+from ._record import Record
 
 IDLE = 0.1
 """Seconds the poll thread waits at most between two polls of its consumer once paused."""
@@ -82,11 +82,18 @@ class Poller:
         self._sink = sink
         self._ledger = ledger
         self._topics = topics
+        # A single topic need not be read from each message (a "^..." name is a pattern).
+        single = len(topics) == 1 and not topics[0].startswith("^")
+        self._single_topic = topics[0] if single else None
         settings = dict(settings)
         self._key_serde: Deserializer | None = settings.pop("key.deserializer", None)
         self._value_serde: Deserializer | None = settings.pop("value.deserializer", None)
         self._user_error_cb: Callable[[KafkaError], None] | None = settings.pop("error_cb", None)
         settings["error_cb"] = self._on_client_error
+        self._user_commit_cb: Callable[[KafkaError | None, list[TopicPartition]], None] | None = (
+            settings.pop("on_commit", None)
+        )
+        settings["on_commit"] = self._on_commit
         settings["enable.auto.commit"] = False
         strategy = str(settings.get("partition.assignment.strategy", ""))
         self._cooperative = (
@@ -157,7 +164,7 @@ class Poller:
                     self._refuse(consumer, consumer.poll(0))
                 self._check()
                 if due or moment - last_commit >= self._commit_interval:
-                    self._commit(consumer, None)
+                    self._commit(consumer, None, wait=False)
                     last_commit = moment
                 if moment - last_lag >= self._lag_interval:
                     lag.refresh()
@@ -200,13 +207,19 @@ class Poller:
         return [first, *consumer.consume(room - 1, 0)]
 
     def _take(self, messages: list[Message]) -> None:
-        ledger = self._ledger
-        partitions = ledger.partitions
-        key_serde, value_serde = self._key_serde, self._value_serde
+        """Turn a poll's messages into records, enter them in the ledger and hand them to
+        the drain: per message only what a record needs, per run of one partition (a poll's
+        messages come in such runs) the ledger's bookkeeping, and one hand-off a poll."""
+        partitions = self._ledger.partitions
+        single = self._single_topic
+        serdes = self._key_serde is not None or self._value_serde is not None
         records: list[Record] = []
         append = records.append
-        serdes = key_serde is not None or value_serde is not None
-        last: tuple[str | None, int | None] = (None, None)
+        runs: list[tuple[PartitionLedger, list[int], list[float | None]]] = []
+        offsets: list[int] = []
+        stamps: list[float | None] = []
+        topic: str | None = None
+        partition: int | None = None
         slot: PartitionLedger | None = None
         try:
             for message in messages:
@@ -214,29 +227,29 @@ class Poller:
                 if error is not None:
                     self._message_error(message, error)
                     continue
-                topic, partition = message.topic(), message.partition()
-                offset = message.offset()
-                assert topic is not None
-                assert partition is not None
-                assert offset is not None
-                if (topic, partition) != last:  # a poll's messages come in runs per partition
-                    last = (topic, partition)
-                    slot = partitions.get(last)
+                at = message.partition()
+                if at != partition or (single is None and message.topic() != topic):
+                    partition, topic = at, single or message.topic()
+                    slot = partitions.get((topic, partition))  # type: ignore[arg-type]
+                    if slot is not None:
+                        offsets, stamps = [], []
+                        runs.append((slot, offsets, stamps))
                 if slot is None:  # not ours (any more): its owner reads it
                     continue
+                offset: int = message.offset()  # type: ignore[assignment]
                 key: Any = message.key()
                 value: Any = message.value()
                 if serdes:
                     key, value = self._deserialize(message, key, value)
                 kind, millis = message.timestamp()
                 stamp = millis / 1000 if kind else None
-                found = message.headers()
-                headers = headers_of(message) if found else ()
-                append(Record(topic, partition, offset, key, value, stamp, headers, slot))
+                append(Record(slot, offset, key, value, stamp, message))
+                offsets.append(offset)
+                stamps.append(stamp)
         finally:
             # What was taken before a failing message still goes out, ahead of the error.
             if records:
-                ledger.polled(records)
+                self._ledger.polled(runs)
                 self._sink.deliver(records)  # one hand-off (one lock round trip) a poll
 
     def _deserialize(self, message: Message, key: Any, value: Any) -> tuple[Any, Any]:
@@ -357,24 +370,45 @@ class Poller:
 
     # -- commits --------------------------------------------------------------------------
 
-    def _commit(self, consumer: Consumer, slots: list[PartitionLedger] | None) -> None:
-        points = self._ledger.to_commit(slots)
+    def _commit(
+        self, consumer: Consumer, slots: list[PartitionLedger] | None, *, wait: bool = True
+    ) -> None:
+        """Commit the acked runs of ``slots`` (or all). Waiting, every commit point not yet
+        confirmed is sent again and the call returns once the broker has answered (on
+        revocation and at the end, so that the next owner starts after them); not waiting
+        (the periodic commits), only points that moved are sent, and ``_on_commit`` hears
+        the answer during a later poll."""
+        points = self._ledger.to_commit(slots, unconfirmed=wait)
         if not points:
             return
         offsets = [TopicPartition(slot.topic, slot.partition, done) for slot, done in points]
         try:
-            consumer.commit(offsets=offsets, asynchronous=False)
+            if wait:
+                consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as err:
             error = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
             if error is not None and failing(error):
                 raise KafkaSourceError(f"could not commit offsets: {error.str()}", error) from err
             return  # a rebalance under way, say: the next commit, or the next owner, has it
-        with self._ledger.lock:
-            for slot, done in points:
-                if slot.committed is None or done > slot.committed:
-                    slot.committed = done
         if self._metrics is not None:
             self._metrics.increment("commits")
+        if wait:
+            for slot, done in points:
+                self._ledger.confirmed(slot.topic, slot.partition, done)
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """The broker's answer to a commit (the poll thread, during a poll)."""
+        if self._user_commit_cb is not None:
+            self._user_commit_cb(error, partitions)
+        if error is not None:
+            if failing(error) and self._failure is None:
+                self._failure = KafkaSourceError(f"could not commit offsets: {error.str()}", error)
+            return  # else the next commit, or the next owner, has these points
+        for tp in partitions:
+            if tp.error is None and tp.offset >= 0:
+                self._ledger.confirmed(tp.topic, tp.partition, tp.offset)
 
     def _close(self, consumer: Consumer) -> None:
         # The stream has ended: a failure here has nowhere to go, and closing comes next.

@@ -31,35 +31,45 @@ class Record:
     Only acknowledged records are committed, per partition up to the first one that is not.
     """
 
-    __slots__ = ("_slot", "headers", "key", "offset", "partition", "timestamp", "topic", "value")
+    __slots__ = ("_headers", "_message", "_slot", "key", "offset", "timestamp", "value")
 
-    topic: str
-    partition: int
     offset: int
     key: Any
     value: Any
     timestamp: float | None
-    headers: Headers
 
     def __init__(
         self,
-        topic: str,
-        partition: int,
+        slot: PartitionLedger,
         offset: int,
         key: Any,
         value: Any,
         timestamp: float | None,
-        headers: Headers,
-        slot: PartitionLedger,
+        message: Message,
     ) -> None:
-        self.topic = topic
-        self.partition = partition
+        self._slot = slot
         self.offset = offset
         self.key = key
         self.value = value
         self.timestamp = timestamp
-        self.headers = headers
-        self._slot = slot
+        self._message: Message | None = message  # until its headers are read
+        self._headers: Headers = ()
+
+    @property
+    def topic(self) -> str:
+        return self._slot.topic
+
+    @property
+    def partition(self) -> int:
+        return self._slot.partition
+
+    @property
+    def headers(self) -> Headers:
+        message = self._message
+        if message is not None:  # read on first use: most records have none
+            self._headers = headers_of(message)
+            self._message = None
+        return self._headers
 
     def ack(self) -> None:
         """Mark this record processed, from any thread; a second call does nothing. After

@@ -116,7 +116,7 @@ def from_topics(
         subscriber: Subscriber[Record], scheduler: abc.SchedulerBase | None
     ) -> Subscription:
         ledger = Ledger(max_unacked, commit_every)
-        drain = _TopicsDrain(subscriber, ledger, metrics, label)
+        drain = _TopicsDrain(subscriber, ledger, max_poll, metrics, label)
         poller = Poller(
             drain,
             ledger,
@@ -145,12 +145,14 @@ class _TopicsDrain(Drain[Record, Record]):
         self,
         downstream: Subscriber[Record],
         ledger: Ledger,
+        max_poll: int,
         metrics: Metrics | None,
         name: str | None = None,
     ):
         self._delivery = EventLoopScheduler()
         super().__init__(downstream, deliver_on=self._delivery, metrics=metrics, name=name)
         self._ledger = ledger
+        self._max_poll = max_poll
         self.poller: Poller | None = None
 
     @property
@@ -195,6 +197,7 @@ class _TopicsDrain(Drain[Record, Record]):
             emitted += 1
             if self._cancelled:
                 break
+        self._ledger.delivered(emitted + dropped, self._max_poll)
         if dropped:
             self._ledger.give_back(dropped)
             self._revoked(dropped)

@@ -82,9 +82,10 @@ def wait_for(condition: Callable[[], bool], timeout: float = WAIT, what: str = "
         time.sleep(0.01)
 
 
-def create_topic(broker: str, partitions: int) -> str:
-    """A fresh topic with ``partitions`` partitions; its name."""
-    name = unique("topic")
+def create_topic(broker: str, partitions: int, name: str | None = None) -> str:
+    """A fresh topic with ``partitions`` partitions (named ``name``, else a new name); its
+    name."""
+    name = name or unique("topic")
     admin = AdminClient({"bootstrap.servers": broker})
     for future in admin.create_topics([NewTopic(name, num_partitions=partitions)]).values():
         future.result(timeout=WAIT)

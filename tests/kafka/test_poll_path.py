@@ -1,0 +1,110 @@
+"""The poll thread's own path: how far it reads ahead of delivery, commits that do not wait
+for the broker, and records read from one topic, several, or a pattern."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from confluent_kafka import KafkaError, TopicPartition
+
+from rx_backpressure import Metrics, inspect
+from rx_backpressure.kafka import Record, from_topics
+from rx_backpressure.testing import TestSubscriber
+
+from ._broker import WAIT, committed, consumer_config, create_topic, produce, unique, wait_for
+
+
+def test_the_source_holds_at_most_two_polls_ahead_of_a_subscriber_that_takes_its_time(
+    broker: str,
+) -> None:
+    # Everything is asked for, but the first on_next waits: the poll thread reads two polls
+    # of max_poll records and no more, however much the broker has and the subscriber asked.
+    topic = create_topic(broker, 1)
+    produce(broker, topic, 300, 1)
+    release = threading.Event()
+    seen: list[int] = []
+
+    def on_next(record: Record) -> None:
+        if not seen:
+            assert release.wait(WAIT)
+        seen.append(record.offset)
+        record.ack()
+
+    source = from_topics(topic, consumer_config(broker, unique("group")), max_poll=20)
+    subscription = source.subscribe(on_next)
+    try:
+        # 40 polled: 39 held, the first in the waiting on_next (counted when it returns).
+        wait_for(lambda: inspect(subscription)[0].held == 39, what="two polls")
+        threading.Event().wait(0.5)  # the poll thread reads no further
+        stage = inspect(subscription)[0]
+        assert (stage.held, stage.received, stage.emitted) == (39, 39, 0)
+        assert stage.state["position_lag"] in (260, 300)  # 300 before the first reading
+        release.set()
+        wait_for(lambda: len(seen) == 300, what="all 300")
+        assert seen == list(range(300))
+        assert inspect(subscription)[0].held == 0
+    finally:
+        subscription.dispose()
+
+
+def test_periodic_commits_are_confirmed_and_heard_by_a_user_on_commit(broker: str) -> None:
+    # commit_every=25 over 100 acks: the commits go out without waiting; each answer moves
+    # the committed offset the lag is read against, and the user's own callback hears it.
+    topic = create_topic(broker, 1)
+    produce(broker, topic, 100, 1)
+    group = unique("group")
+    heard: list[int] = []
+    lock = threading.Lock()
+
+    def on_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        assert error is None
+        with lock:
+            heard.extend(tp.offset for tp in partitions)
+
+    config: dict[str, Any] = consumer_config(broker, group, on_commit=on_commit)
+    metrics = Metrics()
+    subscriber: TestSubscriber[Record] = TestSubscriber(100)
+    source = from_topics(
+        topic, config, commit_every=25, commit_interval=60.0, lag_interval=0.1, metrics=metrics
+    )
+    subscription = source.subscribe(subscriber)
+    try:
+        wait_for(lambda: subscriber.received == 100, what="100 records")
+        for record in subscriber.values:
+            record.ack()
+        wait_for(lambda: 100 in heard, what="the commit of all 100")
+        assert heard == sorted(heard)  # commit points only move forward
+        assert committed(broker, group, topic, 1) == [100]
+        wait_for(lambda: metrics.get("lag") == 0, what="lag 0 against the confirmed commit")
+        assert metrics.get("commits") >= 1
+    finally:
+        subscription.dispose()
+
+
+def test_records_of_several_topics_and_of_a_pattern_carry_their_own_topic(broker: str) -> None:
+    prefix = unique("pattern")
+    first, second = f"{prefix}-a", f"{prefix}-b"
+    for topic, count in ((first, 30), (second, 20)):
+        create_topic(broker, 2, topic)
+        produce(broker, topic, count, 2)
+    expected = {
+        (topic, i % 2, i // 2, str(i).encode())
+        for topic, count in ((first, 30), (second, 20))
+        for i in range(count)
+    }
+    for topics in ([first, second], f"^{prefix}-.*"):
+        assert read_all(broker, topics, 50) == expected
+
+
+def read_all(broker: str, topics: str | list[str], count: int) -> set[tuple[str, int, int, Any]]:
+    """(topic, partition, offset, value) of the first ``count`` records of ``topics``."""
+    subscriber: TestSubscriber[Record] = TestSubscriber(count)
+    subscription = from_topics(topics, consumer_config(broker, unique("group"))).subscribe(
+        subscriber
+    )
+    try:
+        wait_for(lambda: subscriber.received == count, what=f"{count} records of {topics}")
+        return {(r.topic, r.partition, r.offset, r.value) for r in subscriber.values}
+    finally:
+        subscription.dispose()
