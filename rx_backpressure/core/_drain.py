@@ -21,9 +21,10 @@ loop as missed, so the owner passes again. Hence:
 
 An arriving item (``_accept``, on the producer's thread) costs one lock round trip: it
 goes straight downstream if the loop is idle, nothing is held and there is demand (the
-*direct path*: the loop's claim taken for one item, released as a pass would release it;
-it keeps order because it is only taken with an empty queue and an idle loop); else it is
-held and the loop claimed or marked; with no room, the operator's ``_overflow`` decides.
+*direct path*: the loop's claim taken for one item, and let go without the lock, see
+``_let_go``; it keeps order because it is only taken with an empty queue and an idle loop);
+else it is held and the loop claimed or marked; with no room, the operator's ``_overflow``
+decides.
 The loop's owner holds its own synchronous answers (items that arrive on its thread while
 it asks upstream) without the lock: upstream's signals never overlap (rule 1.3), and only
 the owner takes items out. ``docs/concepts/core.md`` draws the whole of it.
@@ -135,6 +136,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "_name",
         "_passed",
         "_pending_upstream",
+        "_plain_pass",
         "_prefetch",
         "_push_from",
         "_push_links",
@@ -213,6 +215,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._direct_off = deliver_on is not None or not direct
         self._hooks_request = type(self)._on_request is not Drain._on_request
         self._hooks_emitted = type(self)._on_emitted is not Drain._on_emitted
+        # Whether an item on the direct path needs nothing but to be handed on.
+        self._plain_pass = metrics is None and not self._hooks_emitted
         self._timer = SerialDisposable()
         self._read_clock: Callable[[], float] | None = None
         self._metrics = metrics
@@ -349,11 +353,9 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         if self._hooks_request:
             self._fresh = add_demand(self._fresh, n)
         # The demand and the claim on the loop (as in drain) under one lock.
-        if self._wip:
-            self._missed = True
+        if not self._claim_or_mark():
             lock.release()
             return
-        self._wip = True
         lock.release()
         self._start_loop()
 
@@ -419,6 +421,24 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             if requested != UNBOUNDED:
                 self._requested = requested - 1
             lock.release()
+            if admit is None and self._plain_pass:
+                # _deliver_claimed with nothing to ask, count or hook, inline: per item.
+                self._delivering_thread = _get_ident()
+                self._passed += 1
+                downstream = self._downstream
+                try:
+                    if downstream is not None:  # None: cancelled meanwhile, the item moot
+                        downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
+                except Exception as err:
+                    self._delivering_thread = None
+                    self._cancel_upstream()
+                    self._finish(err)  # the loop stays claimed: the subscription is over
+                    return
+                self._delivering_thread = None  # before the claim goes (see _let_go)
+                self._wip = False
+                if self._missed:
+                    self._take_back()
+                return
             if self._deliver_claimed(value, admit):
                 return
             lock.acquire()  # refused: held like any other item
@@ -502,7 +522,9 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         running one so that its owner passes again (False)."""
         if self._wip:
             self._missed = True
-            return False
+            if self._wip:  # a direct path may let go without the lock: look again
+                return False
+            self._missed = False
         self._wip = True
         return True
 
@@ -619,16 +641,32 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._cancel_upstream()
             self._finish(err)  # the loop stays claimed: the subscription is over
             return True
-        lock.acquire()
-        if not self._missed:
-            self._delivering_thread = None
-            self._wip = False
-            lock.release()
-            return True
-        self._missed = False
-        lock.release()
-        self._run()
+        self._let_go()
         return True
+
+    def _let_go(self) -> None:
+        """Give up the direct path's claim without the lock, then pass if the loop was marked
+        meanwhile (the claim holder only, off the lock).
+
+        Every mark is made under the lock by ``_claim_or_mark`` or ``request``, which set
+        ``_missed`` and then look at ``_wip`` again; this sets ``_wip`` and then looks at
+        ``_missed``. Whatever the interleaving (the interpreter runs one of these steps at a
+        time), one of the two sees the other's write: either the marker finds the loop free
+        and claims it, or this finds the mark and claims the loop back (``_take_back``)."""
+        self._delivering_thread = None  # before the claim goes: a new owner sets its own
+        self._wip = False
+        if self._missed:
+            self._take_back()
+
+    def _take_back(self) -> None:
+        """The loop was marked while the direct path delivered: claim it again (unless
+        another thread has meanwhile, whose passes take the mark) and pass."""
+        with self._lock:
+            if self._wip:
+                return
+            self._wip = True
+            self._missed = False
+        self._run()
 
     def _overflow(self, value: _In) -> None:
         """The operator's policy for an item that finds ``capacity`` items held (producer's

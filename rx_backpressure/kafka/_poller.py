@@ -1,8 +1,9 @@
 """The poll thread of one ``from_topics`` subscription: the only thread that touches its
 consumer.
 
-It polls for at most ``min(demand not yet polled for, max_poll, max_unacked - unacked)``
-records and hands each to the subscription's drain. With nothing to poll for, it waits for
+It polls for at most ``min(demand not yet polled for, max_poll, max_unacked - unacked,
+2 * max_poll - held)`` records (``held``: polled and not yet delivered) and hands them to
+the subscription's drain, one hand-off a poll. With nothing to poll for, it waits for
 demand without polling; after ``PAUSE_AFTER`` seconds it pauses the assigned partitions and
 calls ``poll`` at least every ``IDLE`` seconds, so the consumer stays in its group
 (heartbeats and ``max.poll.interval.ms``) however long downstream takes. Rebalance
@@ -23,7 +24,7 @@ from ..core import Metrics
 from ._errors import KafkaSourceError
 from ._lag import LagReader, LagReading
 from ._ledger import Ledger, PartitionLedger
-from ._record import Record
+from ._record import Record, headers_of
 
 IDLE = 0.1
 """Seconds the poll thread waits at most between two polls of its consumer once paused."""
@@ -243,7 +244,9 @@ class Poller:
                     key, value = self._deserialize(message, key, value)
                 kind, millis = message.timestamp()
                 stamp = millis / 1000 if kind else None
-                append(Record(slot, offset, key, value, stamp, message))
+                # The message is not kept: it would keep the collector busy.
+                headers = headers_of(message) if message.headers() else ()
+                append(Record(slot, offset, key, value, stamp, headers))
                 offsets.append(offset)
                 stamps.append(stamp)
         finally:

@@ -31,12 +31,13 @@ class Record:
     Only acknowledged records are committed, per partition up to the first one that is not.
     """
 
-    __slots__ = ("_headers", "_message", "_slot", "key", "offset", "timestamp", "value")
+    __slots__ = ("_slot", "headers", "key", "offset", "timestamp", "value")
 
     offset: int
     key: Any
     value: Any
     timestamp: float | None
+    headers: Headers
 
     def __init__(
         self,
@@ -45,15 +46,14 @@ class Record:
         key: Any,
         value: Any,
         timestamp: float | None,
-        message: Message,
+        headers: Headers,
     ) -> None:
         self._slot = slot
         self.offset = offset
         self.key = key
         self.value = value
         self.timestamp = timestamp
-        self._message: Message | None = message  # until its headers are read
-        self._headers: Headers = ()
+        self.headers = headers
 
     @property
     def topic(self) -> str:
@@ -62,14 +62,6 @@ class Record:
     @property
     def partition(self) -> int:
         return self._slot.partition
-
-    @property
-    def headers(self) -> Headers:
-        message = self._message
-        if message is not None:  # read on first use: most records have none
-            self._headers = headers_of(message)
-            self._message = None
-        return self._headers
 
     def ack(self) -> None:
         """Mark this record processed, from any thread; a second call does nothing. After

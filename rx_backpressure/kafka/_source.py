@@ -15,9 +15,11 @@ goes on heartbeating and polling (paused)::
 
 Records are committed only once acked: per partition the offset after the longest gap-free
 run of acked records, every ``commit_every`` acks or ``commit_interval`` seconds, on
-cancel, on the end of the stream and when the partition is revoked. At most
+cancel, on the end of the stream and when the partition is revoked (the periodic commits
+without waiting for the broker's answer, the others waiting for it). At most
 ``max_unacked`` records are polled and not acked; at the bound polling stops (the consumer
-stays in the group) until acks come back. Records of a revoked partition that were polled
+stays in the group) until acks come back. At most ``2 * max_poll`` polled records wait
+for delivery, however much was requested. Records of a revoked partition that were polled
 but not yet emitted are dropped: its new owner reads them again.
 
 Defaults: ``max_poll=500``, ``max_unacked=10_000``, ``commit_every=1_000``,

@@ -131,6 +131,10 @@ class _BoundedBuffer(Drain[_T, _T]):
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
         self._subscribed_on = scheduler
+        if not (isinstance(source, Flowable) and source.push_source is None):
+            # A push upstream: an item that goes straight through never took room, so no
+            # producer waits for it and ``_on_emitted`` has nothing to do for it.
+            self._plain_pass = self._metrics is None
         super().start(source, scheduler)
 
     def _overflow(self, value: _T) -> None:

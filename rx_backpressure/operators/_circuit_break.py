@@ -47,6 +47,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
+from itertools import repeat
 from typing import Any, Literal, TypeVar, overload
 
 from reactivex import Observable, abc
@@ -438,42 +439,39 @@ class _CircuitDrain(Drain[_T, _R]):
     def _emit_closed(self, on_next: Callable[[_R], None], limit: int) -> tuple[int, int]:
         """``_emit``'s loop while the breaker stays closed with nothing to count, calls are
         synchronous and neither timed nor counted in ``metrics``: the fewest steps per item.
-        It stops at anything else (a failure that opens the breaker, an Observable or an
-        awaitable to wait for), which the general loop then takes from there; returns the
+        It stops at anything else (a failure, an Observable or an awaitable to wait for, a
+        breaker no longer calm), which the general loop then takes from there; returns the
         items emitted and consumed (emitted, or skipped), as that loop counts them."""
         queue, breaker, action, plain = self._queue, self._breaker, self._action, self._plain
         popleft = queue.popleft
         emitted = skipped = 0
         # The head stays in the queue during its call, so the queue never holds more than
-        # its capacity while a producer on another thread adds to it. A permit is the
-        # epoch read before the state, as acquire reads them; the reading after one call's
-        # success is the permit of the next.
-        permit = breaker._epoch
-        closed = breaker._state == "closed" and not breaker._count
-        # Items that arrive during the pass wait for the next one. A run's append (the
-        # chain hand-off) cannot cancel, so only a subscriber's on_next is followed by a
-        # look at the cancel flag.
-        count = min(limit, len(queue))
+        # its capacity while a producer on another thread adds to it. The breaker's ``calm``
+        # is its epoch while it is closed with nothing counted, else -1: one read gives the
+        # permit of the next call and tells whether the last success needs counting.
+        permit = breaker.calm
+        if permit < 0:
+            return 0, 0
+        # Items that arrive during the pass wait for the next one; so does anything but a
+        # plain success (a failure, an Observable or an awaitable), which ends the pass here.
+        # A run's append (the chain hand-off) cannot cancel, so only a subscriber's on_next
+        # is followed by a look at the cancel flag.
         into_run = type(getattr(on_next, "__self__", None)) is list
-        while closed and emitted < count:
+        for _ in repeat(None, min(limit, len(queue))):
             try:
                 value = action(queue[0])
             except Exception as err:
-                skipped += self._failed(permit, err)
-                count = min(limit, emitted + len(queue))  # a skipped item left the queue
-                permit = breaker._epoch
-                closed = breaker._state == "closed" and not breaker._count
-                continue
+                skipped = self._failed(permit, err)
+                break
             if type(value) is not plain:
                 if self._awaits(value, permit):
                     break  # its outcome is the general loop's to wait for
                 plain = self._plain
-            epoch = breaker._epoch
-            if breaker._count or permit != epoch or breaker._state != "closed":
+            calm = breaker.calm
+            if calm != permit:  # the state moved on during the call: count the success
                 breaker.success(permit)
-                epoch = breaker._epoch
-                closed = breaker._state == "closed" and not breaker._count
-            permit = epoch
+                calm = breaker.calm
+            permit = calm
             popleft()
             try:
                 on_next(value)
@@ -481,7 +479,7 @@ class _CircuitDrain(Drain[_T, _R]):
                 self._refused = emitted + 1  # handed on, the refused one included
                 raise
             emitted += 1
-            if not into_run and self._cancelled:
+            if permit < 0 or (not into_run and self._cancelled):
                 break
         return emitted, emitted + skipped
 

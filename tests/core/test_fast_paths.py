@@ -95,6 +95,44 @@ def test_direct_delivery_runs_on_the_producers_thread_and_holds_nothing() -> Non
     assert metrics.snapshot() == {"received": 3, "emitted": 3}  # no depth: never held
 
 
+@pytest.mark.needs("direct")
+@pytest.mark.parametrize("name", ["bounded_buffer", "shed", "bounded_buffer with metrics"])
+def test_what_arrives_while_the_direct_path_delivers_is_delivered_as_it_lets_go(
+    name: str,
+) -> None:
+    # The direct path gives its claim up without the lock. While it delivers item 0, another
+    # thread pushes item 1 (held: the loop is claimed) and another asks for one more: both
+    # only mark the loop. Letting go, the direct path must see the marks and pass, so item 1
+    # is out by the time the push of item 0 returns. (With metrics, the item takes the
+    # direct path's longer form, which counts it.)
+    operators: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[int]]]] = {
+        "bounded_buffer": lambda: bp.bounded_buffer(8),
+        "shed": lambda: bp.shed(8),
+        "bounded_buffer with metrics": lambda: bp.bounded_buffer(8, metrics=bp.Metrics()),
+    }
+    subject: reactivex.subject.Subject[int] = reactivex.subject.Subject()
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=1)
+    seen = subscriber.on_next
+    threads: list[str] = []
+
+    def on_next(value: int) -> None:
+        seen(value)
+        threads.append(threading.current_thread().name)
+        if value == 0:
+            for work in (lambda: subject.on_next(1), lambda: subscriber.request(1)):
+                other = threading.Thread(target=work)
+                other.start()
+                other.join(20)
+                assert not other.is_alive()
+
+    subscriber.on_next = on_next  # type: ignore[method-assign]
+    subject.pipe(operators[name]()).subscribe(subscriber)
+    subject.on_next(0)
+    assert subscriber.values == [0, 1]
+    assert threads == [threading.current_thread().name] * 2  # 0 went straight through
+    subscriber.assert_no_violations()
+
+
 # -- fusion ----------------------------------------------------------------------------------
 
 EXACT: dict[str, Callable[[], Callable[[Observable[int]], Observable[int]]]] = {
