@@ -352,10 +352,14 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._requested = total if total < UNBOUNDED else UNBOUNDED
         if self._hooks_request:
             self._fresh = add_demand(self._fresh, n)
-        # The demand and the claim on the loop (as in drain) under one lock.
-        if not self._claim_or_mark():
-            lock.release()
-            return
+        # The demand and the claim on the loop (_claim_or_mark, inline) under one lock.
+        if self._wip:
+            self._missed = True
+            if self._wip:  # a direct path may let go without the lock: look again
+                lock.release()
+                return
+            self._missed = False
+        self._wip = True
         lock.release()
         self._start_loop()
 

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from numbers import Real
 from typing import Literal, TypeVar
 
-from reactivex import abc
+from reactivex import Observable, abc
 
 from ..core import (
     BufferOverflowError,
     Drain,
+    Flowable,
     Metrics,
     RateLimitExceeded,
     Subscriber,
@@ -183,6 +184,11 @@ class BucketDrain(Drain[_T, _T]):
         self._throttle = (0.0, 0.0, 0.0)
 
     # -- upstream -------------------------------------------------------------------------
+
+    def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
+        if not (isinstance(source, Flowable) and source.push_source is None):
+            self._hooks_emitted = False  # _on_emitted settles a Flowable's demand only
+        super().start(source, scheduler)
 
     def on_subscribe(self, subscription: Subscription) -> None:
         super().on_subscribe(subscription)
