@@ -10,10 +10,18 @@ import pytest
 from confluent_kafka.serialization import SerializationContext
 
 from rx_backpressure import BackpressureError, Metrics
-from rx_backpressure.kafka import KafkaSourceError, Record, from_topics, to_topic
+from rx_backpressure.kafka import KafkaSourceError, Record, embedded_broker, from_topics, to_topic
 from rx_backpressure.testing import TestSubscriber
 
-from ._broker import consumer_config, create_topic, free_port, produce, unique, wait_for
+from ._broker import (
+    committed,
+    consumer_config,
+    create_topic,
+    free_port,
+    produce,
+    unique,
+    wait_for,
+)
 
 CONFIG = {"bootstrap.servers": "127.0.0.1:9", "group.id": "g"}
 
@@ -35,6 +43,37 @@ def test_a_broker_that_cannot_be_reached_fails_the_stream_after_the_session_time
         assert isinstance(error, BackpressureError)
         assert "no Kafka broker reachable" in str(error)
         assert error.__cause__ is not None
+    finally:
+        subscription.dispose()
+
+
+def test_a_broker_lost_mid_run_fails_the_stream_after_the_session_timeout() -> None:
+    # A broker of its own, stopped once all 50 records were read, acked and committed, with
+    # one more record asked for. librdkafka retries meanwhile (a broker that takes a moment
+    # to stop may even see the member lose its partition and get it back, reading on from
+    # the commit); once the brokers have been down for session.timeout.ms, the stream fails.
+    group = unique("group")
+    subscriber: TestSubscriber[Record] = TestSubscriber(10)
+    with embedded_broker() as lost:
+        topic = create_topic(lost, 1)
+        produce(lost, topic, 50, 1)
+        config = consumer_config(lost, group, **{"session.timeout.ms": 2000, "log_level": 0})
+        subscription = from_topics(topic, config, commit_interval=0.1).subscribe(subscriber)
+        wait_for(lambda: subscriber.received == 10, what="10 records")
+        subscriber.request(41)  # one more than the topic holds
+        wait_for(lambda: subscriber.received == 50, what="50 records")
+        for record in subscriber.values:
+            record.ack()
+        wait_for(lambda: committed(lost, group, topic, 1) == [50], what="the commit")
+    try:
+        assert subscriber.await_terminal(20)
+        [error] = subscriber.errors
+        assert isinstance(error, KafkaSourceError)
+        assert "no Kafka broker reachable" in str(error)
+        assert f"{lost!r}" in str(error)
+        assert [(r.offset, r.value) for r in subscriber.values] == [
+            (i, str(i).encode()) for i in range(50)
+        ]
     finally:
         subscription.dispose()
 
