@@ -191,3 +191,49 @@ def test_a_rebalance_commits_acks_first_and_a_partition_assigned_while_paused_st
         first_subscription.dispose()
         if second_subscription is not None:
             second_subscription.dispose()
+
+
+def test_a_cooperative_rebalance_moves_only_some_partitions_and_commits_their_acks_first(
+    broker: str,
+) -> None:
+    # cooperative-sticky: a second member takes two of the first member's four partitions;
+    # only those two are revoked (the eager protocol revokes all four), and their acked
+    # records are committed as they go. No periodic commit runs meanwhile (400 acks are
+    # fewer than commit_every, and commit_interval is a minute).
+    topic = create_topic(broker, 4)
+    produce(broker, topic, 400, 4)
+    group = unique("group")
+    config = consumer_config(
+        broker, group, **{"partition.assignment.strategy": "cooperative-sticky"}
+    )
+    first_metrics, second_metrics = Metrics(), Metrics()
+    first: TestSubscriber[Record] = TestSubscriber(400)
+    second: TestSubscriber[Record] = TestSubscriber(0)
+    one, two = (
+        from_topics(topic, config, commit_interval=60.0, lag_interval=0.1, metrics=metrics)
+        for metrics in (first_metrics, second_metrics)
+    )
+    first_subscription = one.subscribe(first)
+    second_subscription = None
+    try:
+        wait_for(lambda: first.received == 400, what="400 records")
+        for record in first.values:
+            record.ack()
+        second_subscription = two.subscribe(second)
+        wait_for(
+            lambda: first_metrics.get("assigned") == 2 and second_metrics.get("assigned") == 2,
+            what="the partitions shared",
+        )
+        assert first_metrics.get("revoked") == 2
+        wait_for(lambda: any(k.startswith("lag.") for k in second_metrics.snapshot()), what="lag")
+        moved = sorted(
+            int(k.rsplit(".", 1)[1]) for k in second_metrics.snapshot() if k.startswith("lag.")
+        )
+        offsets = committed(broker, group, topic, 4)
+        assert [offsets[p] for p in moved] == [100, 100]  # committed on revocation
+        kept = [p for p in range(4) if p not in moved]
+        assert [offsets[p] for p in kept] == [-1001, -1001]  # not yet: no commit was due
+    finally:
+        first_subscription.dispose()
+        if second_subscription is not None:
+            second_subscription.dispose()
