@@ -22,7 +22,7 @@ loop as missed, so the owner passes again. Hence:
 An arriving item (``_accept``, on the producer's thread) costs one lock round trip: it
 goes straight downstream if the loop is idle, nothing is held and there is demand (the
 *direct path*: the loop's claim taken for one item, and let go without the lock, see
-``_let_go``; it keeps order because it is only taken with an empty queue and an idle loop);
+``_take_back``; it keeps order because it is only taken with an empty queue and an idle loop);
 else it is held and the loop claimed or marked; with no room, the operator's ``_overflow``
 decides.
 The loop's owner holds its own synchronous answers (items that arrive on its thread while
@@ -438,7 +438,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                     self._cancel_upstream()
                     self._finish(err)  # the loop stays claimed: the subscription is over
                     return
-                self._delivering_thread = None  # before the claim goes (see _let_go)
+                self._delivering_thread = None  # before the claim goes (see _take_back)
                 self._wip = False
                 if self._missed:
                     self._take_back()
@@ -645,26 +645,23 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._cancel_upstream()
             self._finish(err)  # the loop stays claimed: the subscription is over
             return True
-        self._let_go()
-        return True
-
-    def _let_go(self) -> None:
-        """Give up the direct path's claim without the lock, then pass if the loop was marked
-        meanwhile (the claim holder only, off the lock).
-
-        Every mark is made under the lock by ``_claim_or_mark`` or ``request``, which set
-        ``_missed`` and then look at ``_wip`` again; this sets ``_wip`` and then looks at
-        ``_missed``. Whatever the interleaving (the interpreter runs one of these steps at a
-        time), one of the two sees the other's write: either the marker finds the loop free
-        and claims it, or this finds the mark and claims the loop back (``_take_back``)."""
-        self._delivering_thread = None  # before the claim goes: a new owner sets its own
+        self._delivering_thread = None  # before the claim goes (see _take_back)
         self._wip = False
         if self._missed:
             self._take_back()
+        return True
 
     def _take_back(self) -> None:
         """The loop was marked while the direct path delivered: claim it again (unless
-        another thread has meanwhile, whose passes take the mark) and pass."""
+        another thread has meanwhile, whose passes take the mark) and pass.
+
+        The direct path lets its claim go without the lock: it clears ``_wip``, then looks
+        at ``_missed``. Every mark is made under the lock by ``_claim_or_mark`` or
+        ``request``, which set ``_missed`` and then look at ``_wip`` again. Whatever the
+        interleaving (the interpreter runs one of these steps at a time), one of the two
+        sees the other's write: either the marker finds the loop free and claims it, or the
+        direct path finds the mark and comes here. ``_delivering_thread`` is cleared before
+        the claim goes, so a new owner's own setting is never undone."""
         with self._lock:
             if self._wip:
                 return
