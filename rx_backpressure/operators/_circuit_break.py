@@ -47,7 +47,6 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from itertools import repeat
 from typing import Any, Literal, TypeVar, overload
 
 from reactivex import Observable, abc
@@ -457,28 +456,27 @@ class _CircuitDrain(Drain[_T, _R]):
         # A run's append (the chain hand-off) cannot cancel, so only a subscriber's on_next
         # is followed by a look at the cancel flag.
         into_run = type(getattr(on_next, "__self__", None)) is list
-        for _ in repeat(None, min(limit, len(queue))):
+        for emitted in range(1, min(limit, len(queue)) + 1):  # the count once this one is out
             try:
                 value = action(queue[0])
             except Exception as err:
+                emitted -= 1
                 skipped = self._failed(permit, err)
                 break
             if type(value) is not plain:
                 if self._awaits(value, permit):
+                    emitted -= 1
                     break  # its outcome is the general loop's to wait for
                 plain = self._plain
-            calm = breaker.calm
-            if calm != permit:  # the state moved on during the call: count the success
+            if breaker.calm != permit:  # the state moved on during the call: count the success
                 breaker.success(permit)
-                calm = breaker.calm
-            permit = calm
+                permit = breaker.calm
             popleft()
             try:
                 on_next(value)
             except Exception:
-                self._refused = emitted + 1  # handed on, the refused one included
+                self._refused = emitted  # handed on, the refused one included
                 raise
-            emitted += 1
             if permit < 0 or (not into_run and self._cancelled):
                 break
         return emitted, emitted + skipped
