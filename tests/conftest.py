@@ -59,13 +59,7 @@ def switch_off(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
         monkeypatch.setattr(Drain, "_takes_batches", lambda self: False)
         return
     assert path == "direct", path
-    init = Drain.__init__
-
-    def closed(self: Drain[Any, Any], *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        self._direct_off = True
-
-    monkeypatch.setattr(Drain, "__init__", closed)
+    monkeypatch.setattr(Drain, "_direct_paths", False)
 
 
 def ask_from_threads(subscription: Any, threads: int, times: int, n: int = 1) -> None:

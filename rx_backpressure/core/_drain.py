@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.scheduler import TimeoutScheduler
+from reactivex.subject import Subject
 
 from ._clock import clock_reader
 from ._demand import UNBOUNDED, add_demand, invalid_request
@@ -112,6 +113,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_admit",
         "_batch_down",
         "_cancelled",
         "_capacity",
@@ -156,6 +158,11 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     _direct: bool | None = None
     """Whether ``_deliver_now`` may be used; default: only with the default ``_emit``."""
+
+    _direct_paths = True
+    """Whether this process's stages take direct paths at all (the core's, and an operator's
+    own, such as circuit_break's); switched off only to check that every behaviour holds
+    the same without them (the test suite's ``--without direct``)."""
 
     _emits_runs = True
     """Whether ``_emit`` may be given a run's ``append`` for a stage of ours below (see
@@ -212,11 +219,14 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._deliver_on = deliver_on
         direct = self._direct if self._direct is not None else type(self)._emit is Drain._emit
         # Items delivered on a scheduler never go straight through on the producer's thread.
-        self._direct_off = deliver_on is not None or not direct
+        self._direct_off = deliver_on is not None or not direct or not self._direct_paths
         self._hooks_request = type(self)._on_request is not Drain._on_request
         self._hooks_emitted = type(self)._on_emitted is not Drain._on_emitted
         # Whether an item on the direct path needs nothing but to be handed on.
         self._plain_pass = metrics is None and not self._hooks_emitted
+        # Asked, as the loop's owner, before an item takes the direct path (None: always
+        # yes); an item it refuses is held like any other (token_bucket pays tokens here).
+        self._admit: Callable[[], bool] | None = None
         self._timer = SerialDisposable()
         self._read_clock: Callable[[], float] | None = None
         self._metrics = metrics
@@ -278,8 +288,18 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     def _subscribe_push(self, pushed: Observable[_In], scheduler: abc.SchedulerBase | None) -> None:
         # Flowables that the push source's operators subscribe meanwhile are this stage's
         # upstream, as inspect() sees it.
-        with collecting(self._push_links):
-            handle = pushed.subscribe(self, scheduler=scheduler)
+        if type(pushed) is Subject:
+            # reactivex's own Subject calls its observers one by one; this stage guards its
+            # own end and detaches on cancel, so it needs no AutoDetachObserver between
+            # (one call less per item).
+            try:
+                handle = pushed._subscribe_core(self, scheduler)
+            except Exception as err:  # a disposed Subject: as its subscribe would report
+                self.on_error(err)
+                return
+        else:
+            with collecting(self._push_links):
+                handle = pushed.subscribe(self, scheduler=scheduler)
         self._set_upstream(handle)
 
     @property
@@ -390,12 +410,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         """An item from upstream (the producer's thread): taken in by ``_accept``. Operators
         override this rather than ``on_next`` (which then calls it; by default ``on_next``
         is ``_accept`` itself, one call less per item)."""
-        self._accept(value, None)
+        self._accept(value)
 
-    def _accept(self, value: _In, admit: Callable[[], bool] | None = None) -> None:
+    def _accept(self, value: _In) -> None:
         """An item from upstream, on the producer's thread, with one lock round trip: straight
         downstream if the loop is idle, nothing is held and there is demand (the direct
-        path; ``admit()``, asked as the loop's owner, may refuse it); else held, with the
+        path; ``_admit``, asked as the loop's owner, may refuse it); else held, with the
         loop claimed (then run here) or marked for its owner. With no room, the operator's
         ``_overflow`` policy decides."""
         queue = self._queue
@@ -425,26 +445,32 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             if requested != UNBOUNDED:
                 self._requested = requested - 1
             lock.release()
-            if admit is None and self._plain_pass:
-                # _deliver_claimed with nothing to ask, count or hook, inline: per item.
+            admit = self._admit
+            if not self._plain_pass:
+                if self._deliver_claimed(value, admit):
+                    return
+            else:
+                # _deliver_claimed with nothing to count or hook, inline: per item.
                 self._delivering_thread = _get_ident()
-                self._passed += 1
-                downstream = self._downstream
                 try:
-                    if downstream is not None:  # None: cancelled meanwhile, the item moot
-                        downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
+                    passed = admit is None or admit()
+                    if passed:
+                        self._passed += 1
+                        downstream = self._downstream
+                        if downstream is not None:  # None: cancelled meanwhile, moot
+                            downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
                 except Exception as err:
                     self._delivering_thread = None
                     self._cancel_upstream()
                     self._finish(err)  # the loop stays claimed: the subscription is over
                     return
-                self._delivering_thread = None  # before the claim goes (see _take_back)
-                self._wip = False
-                if self._missed:
-                    self._take_back()
-                return
-            if self._deliver_claimed(value, admit):
-                return
+                if passed:
+                    self._delivering_thread = None  # before the claim goes (see _take_back)
+                    self._wip = False
+                    if self._missed:
+                        self._take_back()
+                    return
+                self._unclaim()
             lock.acquire()  # refused: held like any other item
             if self._done or self._cancelled:
                 lock.release()
@@ -620,15 +646,10 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     def _deliver_claimed(self, value: _In, admit: Callable[[], bool] | None) -> bool:
         """The direct path, with the loop claimed and one item of demand taken for it."""
-        lock = self._lock
         self._delivering_thread = _get_ident()
         try:
             if admit is not None and not admit():
-                with lock:
-                    if self._requested != UNBOUNDED:
-                        self._requested += 1
-                    self._delivering_thread = None
-                    self._wip = self._missed = False  # the caller holds the item and drains
+                self._unclaim()  # the caller holds the item and drains
                 return False
             downstream = self._downstream
             self._passed += 1  # received and emitted at once (written by claim holders only)
@@ -650,6 +671,16 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         if self._missed:
             self._take_back()
         return True
+
+    def _unclaim(self) -> None:
+        """The direct path's claim and its item of demand, given back unused: ``admit``
+        refused the item, which the caller then holds (a mark made meanwhile is taken by
+        the loop that holding the item claims)."""
+        with self._lock:
+            if self._requested != UNBOUNDED:
+                self._requested += 1
+            self._delivering_thread = None
+            self._wip = self._missed = False
 
     def _take_back(self) -> None:
         """The loop was marked while the direct path delivered: claim it again (unless
@@ -1006,8 +1037,9 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     #
     # Set ``self._prefetch`` in ``__init__`` to the demand a Flowable upstream gets when it
     # subscribes; ``self._upstream_flow`` tells, once started, whether upstream is one.
-    # Set ``_direct = True`` (class attribute) to allow ``_deliver_now`` with an operator's
-    # own ``_emit`` (it then gates items with ``admit``).
+    # Set ``_direct = True`` (class attribute) to allow the direct path with an operator's
+    # own ``_emit``; it then gates items with ``self._admit`` (``_accept``) or ``admit``
+    # (``_deliver_now``), and takes runs with ``_accept_batch(values, direct=False)``.
 
     def _emit(self, on_next: Callable[[_Out], None], limit: int) -> int:
         """Deliver up to ``limit`` items; return how many. Default: the held items in order.

@@ -18,6 +18,7 @@ from ..core import (
     RateLimitExceeded,
     Subscriber,
     Subscription,
+    clock_reader,
 )
 
 _T = TypeVar("_T")
@@ -32,12 +33,13 @@ class Bucket:
     never sees tokens from one moment with the time of another.
     """
 
-    __slots__ = ("_slack", "_state", "capacity", "rate")
+    __slots__ = ("_read", "_slack", "_state", "capacity", "rate")
 
     def __init__(self, capacity: float, rate: float) -> None:
         self.capacity = capacity
         self.rate = rate
         self._state: tuple[float, float | None] = (capacity, None)
+        self._read: Callable[[], float] | None = None  # the clock pay_one reads (read_by)
         # Float rounding piles up over many spends; tokens this close to the cost count as
         # there: two nanoseconds of refill, plus noise at the scale of the capacity.
         self._slack = rate * 2e-9 + capacity * 1e-13
@@ -63,16 +65,27 @@ class Bucket:
             return 0.0
         return self._wait(deficit)
 
-    def take_one(self, now: float) -> bool:
-        """Take one token if it is there at ``now`` (``acquire(now, 1.0)`` in one call,
-        for the loop that sends items read ahead one by one)."""
+    def take_one(self, now: float | None = None) -> bool:
+        """Take one token if it is there at ``now`` (``acquire(now, 1.0)`` in one call, for
+        items that go one by one); ``now`` defaults to a reading of the clock given to
+        :meth:`read_by`."""
+        if now is None:
+            read = self._read
+            assert read is not None, "read_by comes first"
+            now = read()
         tokens, stamp = self._state
         if stamp is not None and now > stamp:
-            tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
+            tokens += (now - stamp) * self.rate
+            if tokens > self.capacity:
+                tokens = self.capacity
         if 1.0 - tokens > self._slack:
             return False
         self._state = (tokens - 1.0, now)
         return True
+
+    def read_by(self, read: Callable[[], float]) -> None:
+        """The clock :meth:`take_one` reads when given no time (the operator's)."""
+        self._read = read
 
     def take(self, now: float, count: int) -> None:
         """Take ``count`` tokens at ``now`` (as many as :meth:`affords` said were there)."""
@@ -186,8 +199,18 @@ class BucketDrain(Drain[_T, _T]):
     # -- upstream -------------------------------------------------------------------------
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
+        if self._scheduler is None:
+            self._scheduler = scheduler
+        self._bucket.read_by(clock_reader(self.clock))
+        if self._shape and self._unit:
+            # Nothing to price: the core asks for the token as the loop's owner (_admit),
+            # and holds an item that finds none.
+            self._admit = self._bucket.take_one
+            self.on_next = self._accept  # type: ignore[method-assign]
         if not (isinstance(source, Flowable) and source.push_source is None):
             self._hooks_emitted = False  # _on_emitted settles a Flowable's demand only
+            # With nothing to count or hook, an item that finds its token goes on inline.
+            self._plain_pass = self._metrics is None
         super().start(source, scheduler)
 
     def on_subscribe(self, subscription: Subscription) -> None:
@@ -215,7 +238,7 @@ class BucketDrain(Drain[_T, _T]):
                     self._stop_upstream(RateLimitExceeded(self._refusal(cost)))
                 return
         if self._unit:  # one lock round trip, as any stage (see Drain._accept)
-            self._accept(value, self._paid_one if self._shape else None)
+            self._accept(value)
             return
         if self._shape:
             bucket = self._bucket
@@ -248,10 +271,6 @@ class BucketDrain(Drain[_T, _T]):
         arrive = self._arrive
         for value in values:
             arrive(value)
-
-    def _paid_one(self) -> bool:
-        """Shape mode's check on the direct path: one token, taken now, or none."""
-        return not self._bucket.acquire(self._now(), 1.0)
 
     def _overflow(self, value: _T) -> None:
         self._count_arrival()

@@ -124,7 +124,7 @@ class _AsyncPull(Drain[_T, _T]):
                 except StopAsyncIteration:
                     self._upstream_terminated(None)
                     return
-                self._accept(item, None)
+                self._accept(item)
         except asyncio.CancelledError:
             if not self._cancelled:  # not by us: the loop is shutting down, say, so say it
                 self._upstream_terminated(

@@ -96,7 +96,10 @@ def test_direct_delivery_runs_on_the_producers_thread_and_holds_nothing() -> Non
 
 
 @pytest.mark.needs("direct")
-@pytest.mark.parametrize("name", ["bounded_buffer", "shed", "bounded_buffer with metrics"])
+@pytest.mark.parametrize(
+    "name",
+    ["bounded_buffer", "shed", "bounded_buffer with metrics", "token_bucket", "circuit_break"],
+)
 def test_what_arrives_while_the_direct_path_delivers_is_delivered_as_it_lets_go(
     name: str,
 ) -> None:
@@ -104,11 +107,14 @@ def test_what_arrives_while_the_direct_path_delivers_is_delivered_as_it_lets_go(
     # thread pushes item 1 (held: the loop is claimed) and another asks for one more: both
     # only mark the loop. Letting go, the direct path must see the marks and pass, so item 1
     # is out by the time the push of item 0 returns. (With metrics, the item takes the
-    # direct path's longer form, which counts it.)
+    # direct path's longer form, which counts it. token_bucket pays a token on the way, and
+    # circuit_break calls its action: each has a direct path of its own form.)
     operators: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[int]]]] = {
         "bounded_buffer": lambda: bp.bounded_buffer(8),
         "shed": lambda: bp.shed(8),
         "bounded_buffer with metrics": lambda: bp.bounded_buffer(8, metrics=bp.Metrics()),
+        "token_bucket": lambda: bp.token_bucket(8, 1.0),
+        "circuit_break": lambda: bp.circuit_break(lambda item: item, max_pending=8),
     }
     subject: reactivex.subject.Subject[int] = reactivex.subject.Subject()
     subscriber: TestSubscriber[int] = TestSubscriber(initial_request=1)
@@ -331,3 +337,42 @@ def test_runs_from_a_producer_thread_keep_every_item_in_order() -> None:
     subscriber.assert_no_violations()
     assert subscriber.values == list(range(20_000))
     assert subscriber.completed
+
+
+# -- a Subject upstream ------------------------------------------------------------------------
+# A stage subscribes reactivex's own Subject directly, with no AutoDetachObserver between:
+# the stage must detach, end and report just as it would through one.
+
+
+@pytest.mark.parametrize("name", list(OPERATORS))
+def test_a_subject_loses_its_stage_on_cancel(name: str) -> None:
+    subject: reactivex.subject.Subject[int] = reactivex.subject.Subject()
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=10)
+    subject.pipe(OPERATORS[name]()).subscribe(subscriber)
+    subject.on_next(1)
+    assert len(subject.observers) == 1
+    subscriber.cancel()
+    assert subject.observers == []
+    subject.on_next(2)
+    assert subscriber.values == [1]
+
+
+@pytest.mark.parametrize("name", list(OPERATORS))
+def test_a_subject_that_has_ended_or_was_disposed_ends_its_stage_at_once(name: str) -> None:
+    completed: reactivex.subject.Subject[int] = reactivex.subject.Subject()
+    completed.on_completed()
+    failed: reactivex.subject.Subject[int] = reactivex.subject.Subject()
+    failed.on_error(ValueError("gone"))
+    disposed: reactivex.subject.Subject[int] = reactivex.subject.Subject()
+    disposed.dispose()
+    outcomes = []
+    for subject in (completed, failed, disposed):
+        subscriber: TestSubscriber[int] = TestSubscriber(initial_request=1)
+        subject.pipe(OPERATORS[name]()).subscribe(subscriber)
+        subscriber.assert_no_violations()
+        outcomes.append((subscriber.completed, [type(error) for error in subscriber.errors]))
+    assert outcomes == [
+        (True, []),
+        (False, [ValueError]),
+        (False, [reactivex.internal.DisposedException]),
+    ]

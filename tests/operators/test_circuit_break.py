@@ -298,6 +298,73 @@ def test_retry_mode_retries_the_failed_item_at_once_while_closed() -> None:
         assert results == m.exp("A-(B,|)")
 
 
+# -- a push source: calls made as items arrive (the direct path) ------------------------------
+
+
+def test_a_pushed_item_that_fails_on_arrival_is_skipped_and_the_demand_goes_to_the_next() -> None:
+    with marbles() as m:
+        skipped: list[str] = []
+        action = Flaky(m, lambda _, __, item: item == "b")
+        operator = circuit_break(
+            action, on_failure="skip", on_skip=lambda item, _: skipped.append(item)
+        )
+        results = m.start(m.hot("a-b-c-d-|").pipe(operator), demand="2-------------1")
+        # a and c take the two items of demand as they arrive, b is skipped in between, and
+        # d waits for the next request, with the completion behind it.
+        assert action.calls == [(200, "a"), (202, "b"), (204, "c"), (214, "d")]
+        assert skipped == ["b"]
+        assert results == m.exp("A---C---------(D,|)")
+
+
+def test_a_pushed_item_whose_call_fails_is_called_again_at_once_while_closed() -> None:
+    with marbles() as m:
+        action = Flaky(m, lambda call, _, __: call in (2, 3))
+        results = m.start(m.hot("a-b-c-|").pipe(circuit_break(action, failure_threshold=3)))
+        assert action.calls == [(200, "a"), (202, "b"), (202, "b"), (202, "b"), (204, "c")]
+        assert results == m.exp("A-B-C-|")
+
+
+def test_a_pushed_item_whose_call_opens_the_breaker_in_error_mode_fails_the_stream() -> None:
+    with marbles() as m:
+        action = Flaky(m, lambda _, __, item: item == "b")
+        operator = circuit_break(action, failure_threshold=1, on_failure="error")
+        results = m.start(m.hot("a-b-c-|").pipe(operator))
+        error = CircuitOpenError("the circuit breaker is open (failure_threshold=1)")
+        assert results == m.exp("A-#", error=error)
+        assert action.calls == [(200, "a"), (202, "b")]
+
+
+def test_a_pushed_item_whose_result_is_an_observable_takes_its_demand_only_when_emitted() -> None:
+    with marbles() as m:
+        calls: list[float] = []
+
+        def action(item: str) -> Observable[str]:
+            calls.append(m.scheduler.clock)
+            return reactivex.timer(3.0).pipe(ops.map(lambda _: item.upper()))
+
+        results = m.start(m.hot("a-b-|").pipe(circuit_break(action)), demand="1-----1")
+        # a's call starts on arrival and its result takes the first item of demand at 203;
+        # b waits, held, for the second at 206, then for its own call.
+        assert calls == [200, 206]
+        assert results == m.exp("---A-----(B,|)")
+
+
+def test_a_pushed_item_in_its_call_counts_against_max_pending() -> None:
+    with marbles() as m:
+
+        def action(item: str) -> Observable[str]:
+            return reactivex.timer(3.0).pipe(ops.map(lambda _: item.upper()))
+
+        source = m.hot("a-b-c-|")
+        results = m.start(source.pipe(circuit_break(action, max_pending=1)))
+        # a is held from its call at 200 until its result at 203: b finds no room.
+        assert results == [
+            *at(203, "A"),
+            ReactiveTest.on_error(203, "no room for an item: 1 already held"),
+        ]
+        assert m.subscriptions_of(source) == m.exp_subscriptions("^-!")
+
+
 # -- actions that return an Observable ---------------------------------------------------------
 
 
