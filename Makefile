@@ -28,6 +28,7 @@ test: lint typecheck $(STAMP)
 	# Each fast path of the core switched off must leave every behaviour test passing.
 	$(BIN)/pytest -q tests/core tests/operators tests/observability tests/stress --without direct
 	$(BIN)/pytest -q tests/core tests/operators tests/observability tests/stress --without runs
+	$(BIN)/pytest -q tests/core --without through
 	$(MAKE) docs
 
 soak: $(STAMP)

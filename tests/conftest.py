@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from rx_backpressure.core import Drain
+from rx_backpressure.core import Drain, _bridge
 
-FAST_PATHS = ("direct", "runs")
+FAST_PATHS = ("direct", "runs", "through")
 """The core's fast paths that ``--without`` switches off (see docs/concepts/core.md):
 ``direct``, an item or run that finds the loop idle, nothing held and demand goes straight
-downstream; ``runs``, stages of ours hand each other runs of items (the chain hand-off)."""
+downstream; ``runs``, stages of ours hand each other runs of items (the chain hand-off);
+``through``, a bridged run of operators that never swallow an input is fed with no tap."""
 
 # The machine is shared and noisy: hypothesis must judge behaviour, never speed.
 settings.register_profile(
@@ -57,6 +58,9 @@ def switch_off(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     """Switch the fast path ``path`` (one of ``FAST_PATHS``) off for every Drain made."""
     if path == "runs":
         monkeypatch.setattr(Drain, "_takes_batches", lambda self: False)
+        return
+    if path == "through":
+        monkeypatch.setattr(_bridge, "ONE_FOR_ONE", frozenset())
         return
     assert path == "direct", path
     monkeypatch.setattr(Drain, "_direct_paths", False)

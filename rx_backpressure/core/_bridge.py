@@ -64,6 +64,10 @@ EXACT = frozenset(
 """reactivex operators (by implementing function) that emit at most one item per input,
 synchronously. ``pluck``, ``pluck_attr``, ``starmap``, ``tap`` and ``do`` are built on them."""
 
+ONE_FOR_ONE = frozenset({"map_", "scan_", "do_action_"})
+"""Those of :data:`EXACT` that emit exactly one item per input (or fail): a run of them never
+swallows an input, so its bridge needs no tap to notice one."""
+
 Operator = Callable[[Any], Any]
 
 
@@ -81,16 +85,17 @@ def _closure(op: object) -> dict[str, Any]:
     return found
 
 
-def keeps_demand_exact(op: object) -> bool:
-    """Whether ``op`` is a reactivex operator known to emit at most one item per input."""
+def keeps_demand_exact(op: object, kinds: frozenset[str] = EXACT) -> bool:
+    """Whether ``op`` is a reactivex operator known to emit at most one item per input (with
+    ``kinds=ONE_FOR_ONE``: exactly one), or a ``compose`` of such operators."""
     cells = _closure(op)
     fun = cells.get("fun")
     if fun is not None:
         module = getattr(fun, "__module__", "") or ""
-        return module.startswith("reactivex.operators.") and getattr(fun, "__name__", "") in EXACT
+        return module.startswith("reactivex.operators.") and getattr(fun, "__name__", "") in kinds
     parts = cells.get("operators")
     if isinstance(parts, tuple) and parts and getattr(op, "__module__", "") == "reactivex.pipe":
-        return all(keeps_demand_exact(part) for part in parts)
+        return all(keeps_demand_exact(part, kinds) for part in parts)
     return False
 
 
@@ -263,6 +268,7 @@ class _Bridge(Subscription):
         # For inspect(): counted per request and per swallowed input, never per item.
         self._requested = 0
         self._swallowed = 0
+        self.one_for_one = False  # the operator never swallows an input: no tap needed
 
     def connect(self, op: Operator, scheduler: abc.SchedulerBase | None) -> None:
         downstream = self._downstream
@@ -270,6 +276,7 @@ class _Bridge(Subscription):
         downstream.on_subscribe(self)
         if self._cancelled:  # cancelled from on_subscribe: the source is never subscribed
             return
+        self.one_for_one = keeps_demand_exact(op, ONE_FOR_ONE)
         output: Observable[Any] = op(_Tapped(self))
         self._link.disposable = output.subscribe(
             self._on_next, self._on_error, self._on_completed, scheduler=scheduler
@@ -411,8 +418,35 @@ class _Tapped(Observable[Any]):
                 on_next.on_error,
                 on_next.on_completed,
             )
-        tap = _Tap(self._bridge, on_next, on_error, on_completed)
-        return self._bridge._source.subscribe(tap, scheduler=scheduler)
+        bridge = self._bridge
+        tap: _Tap | _Through = (
+            _Through(bridge, on_next, on_error, on_completed)
+            if bridge.one_for_one
+            else _Tap(bridge, on_next, on_error, on_completed)
+        )
+        return bridge._source.subscribe(tap, scheduler=scheduler)
+
+
+class _Through:
+    """Between the source and an operator that never swallows an input: the source calls
+    the operator's own ``on_next``, one call less per item than through a tap."""
+
+    __slots__ = ("_bridge", "on_completed", "on_error", "on_next")
+
+    def __init__(
+        self,
+        bridge: _Bridge,
+        on_next: Callable[[Any], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> None:
+        self._bridge = bridge
+        self.on_next = on_next
+        self.on_error = on_error
+        self.on_completed = on_completed
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        self._bridge.source_subscribed(subscription)
 
 
 class _Tap:

@@ -218,6 +218,53 @@ def test_a_run_of_exact_operators_shares_one_bridge() -> None:
     assert deepest(fused) < deepest(separate)
 
 
+@pytest.mark.parametrize(
+    ("demand", "asked"),
+    [("2--3--*", "2--3--*"), ("1-1-1-1-1-1-1-1", "1-1-1-1-1-1-1-1"), ("*", "*")],
+)
+def test_a_run_that_never_swallows_asks_upstream_exactly_what_downstream_asks(
+    demand: str, asked: str
+) -> None:
+    # map, scan and do_action emit one item per input, so their bridge sends the source's
+    # items to the first of them without a tap (see the next test); demand stays exact.
+    def double(x: int) -> int:
+        return x * 2
+
+    def add(total: int, x: int) -> int:
+        return total + x
+
+    with marbles() as m:
+        seen: list[int] = []
+        source = m.pull(range(8))
+        piped = source.pipe(ops.map(double), ops.scan(add, 0), ops.do_action(seen.append))
+        m.start(piped, demand=demand)
+        assert m.subscriber is not None
+        assert m.subscriber.values == seen == [0, 2, 6, 12, 20, 30, 42, 56]
+        assert m.subscriber.completed
+        assert m.requests_of(source) == m.exp_requests(asked)
+
+
+@pytest.mark.needs("through")
+def test_a_run_that_never_swallows_has_no_tap_and_one_that_may_has_one() -> None:
+    depths: list[int] = []
+
+    def record(_: int) -> None:
+        import inspect
+
+        depths.append(len(inspect.stack(0)))
+
+    def depth_with(middle: Callable[[Observable[int]], Observable[int]]) -> int:
+        depths.clear()
+        bp.from_iterable(range(3)).pipe(
+            ops.map(lambda x: x), middle, ops.map(lambda x: x)
+        ).subscribe(record)
+        return max(depths)
+
+    # A filter (which may swallow an input) takes as many frames as a map: the one frame
+    # more is the tap that notices a swallowed input and asks for a replacement.
+    assert depth_with(ops.filter(lambda _: True)) == depth_with(ops.map(lambda x: x)) + 1
+
+
 # -- the owner's own synchronous answers -------------------------------------------------------
 
 WITH_METRICS: dict[str, Callable[[bp.Metrics | None], Callable[[Observable[int]], Any]]] = {
