@@ -36,6 +36,7 @@ KINDS = (
     "rate_limit",
     "adaptive_batch",
     "circuit_break",
+    "circuit_break_uneven",
 )
 """Our operators, each as a stress case configures it."""
 
@@ -54,6 +55,24 @@ def number_of(value: Any) -> int:
 def keep(value: Any) -> bool:
     """The predicate of every ``ops.filter`` in the suite: removes one item in five."""
     return number_of(value) % 5 != 3
+
+
+class Uneven:
+    """``circuit_break``'s action with every outcome the loop and a push source's direct path
+    hand each other: every 7th call fails (and the item is called again at once, as a
+    breaker that a single failure never opens allows), every item numbered 5k comes back
+    as an Observable of itself, the rest at once. Calls are made one at a time."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, value: Any) -> Any:
+        self.calls += 1
+        if self.calls % 7 == 0:
+            raise RuntimeError(f"call {self.calls} fails")
+        if number_of(value) % 5 == 0:
+            return reactivex.just(value)
+        return value
 
 
 class Drops:
@@ -108,6 +127,10 @@ def stage(kind: str, case: Case, drops: Drops) -> Stage:
         return Stage(
             f"circuit_break(prefetch={prefetch})", bp.circuit_break(same, prefetch=prefetch)
         )
+    if kind == "circuit_break_uneven":
+        prefetch = rng.choice((1, 8, 128))
+        operator = bp.circuit_break(Uneven(), prefetch=prefetch)
+        return Stage(f"circuit_break(uneven, prefetch={prefetch})", operator)
     if kind == "map":
         return Stage("map", ops.map(same), ours=False)
     if kind == "filter":
