@@ -226,6 +226,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._plain_pass = metrics is None and not self._hooks_emitted
         # Asked, as the loop's owner, before an item takes the direct path (None: always
         # yes); an item it refuses is held like any other (token_bucket pays tokens here).
+        # Runs never go straight through a gated stage: they are held, and its loop sends them.
         self._admit: Callable[[], bool] | None = None
         self._timer = SerialDisposable()
         self._read_clock: Callable[[], float] | None = None
@@ -507,8 +508,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     def _accept_batch(self, values: list[_In], direct: bool = True) -> None:
         """``_accept`` for a run, with one lock round trip for all of it: the part that finds
         demand goes straight downstream as one run (the direct path, unless ``direct`` is
-        False), the rest is held, and what finds no room meets ``_overflow`` item by item, as
-        the same items arriving one by one would."""
+        False or the stage is gated by ``_admit``), the rest is held, and what finds no room
+        meets ``_overflow`` item by item, as the same items arriving one by one would."""
         queue = self._queue
         if self._delivering_thread == _get_ident() and self._metrics is None:
             # The loop's owner: a synchronous answer to its own request (see _accept).
@@ -531,7 +532,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             lock.release()
             return
         count = len(values)
-        taken = self._claim_direct(count) if direct else 0
+        taken = self._claim_direct(count) if direct and self._admit is None else 0
         if taken:
             self._received += taken
             left_out = self._hold(values, taken) if taken < count else None
@@ -1039,7 +1040,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     # subscribes; ``self._upstream_flow`` tells, once started, whether upstream is one.
     # Set ``_direct = True`` (class attribute) to allow the direct path with an operator's
     # own ``_emit``; it then gates items with ``self._admit`` (``_accept``) or ``admit``
-    # (``_deliver_now``), and takes runs with ``_accept_batch(values, direct=False)``.
+    # (``_deliver_now``). A gated stage takes runs only into its queue (``_accept_batch``).
 
     def _emit(self, on_next: Callable[[_Out], None], limit: int) -> int:
         """Deliver up to ``limit`` items; return how many. Default: the held items in order.
