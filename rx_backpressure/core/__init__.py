@@ -11,7 +11,6 @@ from ._consumers import consuming as consuming
 from ._demand import UNBOUNDED as UNBOUNDED
 from ._demand import add_demand as add_demand
 from ._demand import invalid_request as invalid_request
-from ._drain import RUN as RUN
 from ._drain import Drain as Drain
 from ._drain import lift as lift
 from ._errors import BackpressureError as BackpressureError
@@ -19,6 +18,7 @@ from ._errors import BufferOverflowError as BufferOverflowError
 from ._errors import CircuitOpenError as CircuitOpenError
 from ._errors import RateLimitExceeded as RateLimitExceeded
 from ._flowable import Flowable as Flowable
+from ._loop import RUN as RUN
 from ._metrics import Metrics as Metrics
 from ._stage import ConsumerBox as ConsumerBox
 from ._stage import Pipeline as Pipeline

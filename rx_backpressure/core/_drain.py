@@ -3,7 +3,9 @@
 A :class:`Drain` is at once the :class:`Subscription` handed downstream and the subscriber
 it places upstream. It owns, in one place: demand accounting (additive, saturating at
 ``UNBOUNDED``, validated: rules 3.8, 3.9, 3.17), a bounded queue of held items, the link
-upstream, and one serialized delivery loop.
+upstream, and one serialized delivery loop. Two of its mechanisms are written in modules of
+their own, as functions bound here as methods: the loop (``_loop``) and the arrival of an
+item from upstream, held or passed straight on (``_arrival``).
 
 The loop (queue-drain with a work-in-progress claim)
 ----------------------------------------------------
@@ -53,6 +55,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 from reactivex.scheduler import TimeoutScheduler
 from reactivex.subject import Subject
 
+from . import _arrival, _loop
 from ._clock import clock_reader
 from ._demand import UNBOUNDED, add_demand, invalid_request
 from ._errors import BufferOverflowError
@@ -80,12 +83,6 @@ class RunTaker(Protocol[_Item]):
 
     def _arrive_batch(self, values: list[_Item]) -> None: ...
 
-
-_DONE, _AGAIN, _ENDED = object(), object(), object()
-"""What a pass of the loop tells the loop (see ``Drain._pass``)."""
-
-RUN = 1024
-"""The most items handed on in one run from one stage of ours to the next."""
 
 _CANCELLED: abc.DisposableBase = Disposable()
 """Stands in for the upstream link once it has been cut."""
@@ -403,303 +400,26 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         if "_arrive" in cls.__dict__ and "on_next" not in cls.__dict__:
             cls.on_next = Drain._through_arrive  # type: ignore[method-assign]
 
-    def _through_arrive(self, value: _In) -> None:
-        """``on_next`` of an operator with its own ``_arrive``."""
-        self._arrive(value)
+    # -- items from upstream, held or straight through (core/_arrival.py) ---------------
 
-    def _arrive(self, value: _In) -> None:
-        """An item from upstream (the producer's thread): taken in by ``_accept``. Operators
-        override this rather than ``on_next`` (which then calls it; by default ``on_next``
-        is ``_accept`` itself, one call less per item)."""
-        self._accept(value)
-
-    def _accept(self, value: _In) -> None:
-        """An item from upstream, on the producer's thread, with one lock round trip: straight
-        downstream if the loop is idle, nothing is held and there is demand (the direct
-        path; ``_admit``, asked as the loop's owner, may refuse it); else held, with the
-        loop claimed (then run here) or marked for its owner. With no room, the operator's
-        ``_overflow`` policy decides."""
-        queue = self._queue
-        owner = self._delivering_thread
-        if owner is not None and owner == _get_ident() and self._metrics is None:
-            # The loop's owner itself: a synchronous answer to a request it made. Upstream's
-            # signals never overlap (rule 1.3), so no one else appends meanwhile, and only
-            # this thread takes items out: it holds the item without the lock and passes
-            # again. (Metrics need the lock, to keep the depth exact.)
-            if self._done or self._cancelled:
-                return
-            if len(queue) < self._capacity:
-                queue.append(value)
-                self._received += 1
-                self._missed = True
-            else:
-                self._overflow(value)
-            return
-        lock = self._lock
-        lock.acquire()
-        if self._done or self._cancelled:
-            lock.release()  # after the end nothing is taken, and nothing is owed
-            return
-        requested = self._requested
-        if requested and not (self._wip or queue or self._direct_off):
-            self._wip = True  # the direct path's claim (_claim_direct, inline: per item)
-            if requested != UNBOUNDED:
-                self._requested = requested - 1
-            lock.release()
-            admit = self._admit
-            if not self._plain_pass:
-                if self._deliver_claimed(value, admit):
-                    return
-            else:
-                # _deliver_claimed with nothing to count or hook, inline: per item.
-                self._delivering_thread = _get_ident()
-                try:
-                    passed = admit is None or admit()
-                    if passed:
-                        self._passed += 1
-                        downstream = self._downstream
-                        if downstream is not None:  # None: cancelled meanwhile, moot
-                            downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
-                except Exception as err:
-                    self._delivering_thread = None
-                    self._cancel_upstream()
-                    self._finish(err)  # the loop stays claimed: the subscription is over
-                    return
-                if passed:
-                    self._delivering_thread = None  # before the claim goes (see _take_back)
-                    self._wip = False
-                    if self._missed:
-                        self._take_back()
-                    return
-                self._unclaim()
-            lock.acquire()  # refused: held like any other item
-            if self._done or self._cancelled:
-                lock.release()
-                return
-        if len(queue) >= self._capacity:
-            lock.release()
-            self._overflow(value)
-            return
-        queue.append(value)
-        self._received += 1
-        metrics = self._metrics
-        if metrics is not None:  # under the lock: the depth is never a stale reading
-            metrics.increment("received")
-            metrics.set("depth", len(queue))
-        claimed = self._claim_or_mark()
-        lock.release()
-        if claimed:
-            self._start_loop()
+    _through_arrive = _arrival._through_arrive
+    _arrive = _arrival._arrive
+    _accept = _arrival._accept
+    _arrive_batch = _arrival._arrive_batch
+    _accept_batch = _arrival._accept_batch
+    _hold = _arrival._hold
+    _deliver_run = _arrival._deliver_run
+    _deliver_now = _arrival._deliver_now
+    _claim_direct = _arrival._claim_direct
+    _deliver_claimed = _arrival._deliver_claimed
+    _unclaim = _arrival._unclaim
 
     if TYPE_CHECKING:
 
         def on_next(self, value: _In) -> None: ...
 
     else:
-        on_next = _accept  # one call less per item
-
-    def _arrive_batch(self, values: list[_In]) -> None:
-        """A run of items from a Drain upstream (the chain hand-off): sent by that stage's
-        loop owner, in order and within the demand this stage gave it, exactly as its
-        ``on_next`` calls would have been; the list is this stage's to keep. Operators that
-        take runs their own way override this and set ``_batches``."""
-        self._accept_batch(values)
-
-    def _accept_batch(self, values: list[_In], direct: bool = True) -> None:
-        """``_accept`` for a run, with one lock round trip for all of it: the part that finds
-        demand goes straight downstream as one run (the direct path, unless ``direct`` is
-        False or the stage is gated by ``_admit``), the rest is held, and what finds no room
-        meets ``_overflow`` item by item, as the same items arriving one by one would."""
-        queue = self._queue
-        if self._delivering_thread == _get_ident() and self._metrics is None:
-            # The loop's owner: a synchronous answer to its own request (see _accept).
-            if self._done or self._cancelled:
-                return
-            room = self._capacity - len(queue)
-            self._missed = True
-            if room >= len(values):
-                queue.extend(values)
-                self._received += len(values)
-                return
-            queue.extend(values[:room])
-            self._received += max(room, 0)
-            for value in values[room:]:
-                self._overflow(value)
-            return
-        lock = self._lock
-        lock.acquire()
-        if self._done or self._cancelled:
-            lock.release()
-            return
-        count = len(values)
-        taken = self._claim_direct(count) if direct and self._admit is None else 0
-        if taken:
-            self._received += taken
-            left_out = self._hold(values, taken) if taken < count else None
-            lock.release()
-            self._deliver_run(values if taken == count else values[:taken])
-        else:
-            left_out = self._hold(values, 0)
-            claimed = self._claim_or_mark()
-            lock.release()
-            if claimed:
-                self._start_loop()
-        if left_out:
-            for value in left_out:
-                self._overflow(value)
-
-    def _claim_or_mark(self) -> bool:
-        """Under the lock: claim the idle loop (True: the caller runs it), or mark the
-        running one so that its owner passes again (False)."""
-        if self._wip:
-            self._missed = True
-            if self._wip:  # a direct path may let go without the lock: look again
-                return False
-            self._missed = False
-        self._wip = True
-        return True
-
-    def _hold(self, values: list[_In], start: int) -> list[_In] | None:
-        """Under the lock: hold ``values[start:]`` as far as there is room; the rest back."""
-        queue = self._queue
-        room = self._capacity - len(queue)
-        end = len(values)
-        left_out = None
-        if end - start > room:
-            end = start + max(room, 0)
-            left_out = values[end:]
-        queue.extend(values[start:end] if start or end < len(values) else values)
-        self._received += end - start
-        metrics = self._metrics
-        if metrics is not None:  # under the lock: the depth is never a stale reading
-            metrics.increment("received", end - start)
-            metrics.set("depth", len(queue))
-        return left_out
-
-    def _deliver_run(self, run: list[_In]) -> None:
-        """The direct path for a run: the loop claimed and the run's demand taken."""
-        lock = self._lock
-        self._delivering_thread = _get_ident()
-        handed = 0
-        metrics = self._metrics
-        try:
-            downstream = self._downstream
-            if downstream is not None:  # None: cancelled meanwhile, and the run is moot
-                down = self._batch_down
-                if down is not None:
-                    handed = len(run)
-                    down._arrive_batch(run)  # type: ignore[arg-type]  # _In is _Out here
-                else:
-                    on_next = downstream.on_next
-                    for value in run:
-                        handed += 1
-                        on_next(value)  # type: ignore[arg-type]  # _In is _Out here
-                        if self._cancelled:
-                            break
-            self._emitted += handed
-            if metrics is not None:
-                metrics.increment("received", len(run))
-                metrics.increment("emitted", handed)
-            self._on_emitted(handed)
-        except Exception as err:  # downstream's on_next, or the operator's hook
-            self._emitted += handed  # handed on, the refused one included; the rest of
-            with lock:  # the run ends with the stream, untaken
-                self._received -= len(run) - handed
-            if metrics is not None:
-                metrics.increment("received", handed)
-                metrics.increment("emitted", handed)
-            self._delivering_thread = None
-            self._cancel_upstream()
-            self._finish(err)  # the loop stays claimed: the subscription is over
-            return
-        lock.acquire()
-        if not self._missed:
-            self._delivering_thread = None
-            self._wip = False
-            lock.release()
-            return
-        self._missed = False
-        lock.release()
-        self._run()
-
-    def _deliver_now(self, value: _In, admit: Callable[[], bool] | None = None) -> bool:
-        """Hand ``value`` straight downstream if the direct path is open (and ``admit()``,
-        asked as the loop's owner, agrees); False (and nothing done) otherwise: then the
-        caller holds the item and drains. For operators that hold items their own way."""
-        with self._lock:
-            if self._done or self._cancelled or not self._claim_direct():
-                return False
-        return self._deliver_claimed(value, admit)
-
-    def _claim_direct(self, count: int = 1) -> int:
-        """Under the lock: claim the loop for up to ``count`` items if it is idle, nothing is
-        held and there is demand, taking the demand of the items claimed; how many (0, and
-        nothing done, if the direct path is closed)."""
-        requested = self._requested
-        if self._wip or self._queue or self._direct_off or not requested:
-            return 0
-        self._wip = True
-        if requested == UNBOUNDED:
-            return count
-        taken = count if requested >= count else requested
-        self._requested = requested - taken
-        return taken
-
-    def _deliver_claimed(self, value: _In, admit: Callable[[], bool] | None) -> bool:
-        """The direct path, with the loop claimed and one item of demand taken for it."""
-        self._delivering_thread = _get_ident()
-        try:
-            if admit is not None and not admit():
-                self._unclaim()  # the caller holds the item and drains
-                return False
-            downstream = self._downstream
-            self._passed += 1  # received and emitted at once (written by claim holders only)
-            metrics = self._metrics
-            if metrics is not None:  # handed on, even if downstream refuses it by raising
-                metrics.increment("received")
-                metrics.increment("emitted")
-            if downstream is not None:  # None: cancelled meanwhile, and this item is moot
-                downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out here
-            if self._hooks_emitted:
-                self._on_emitted(1)
-        except Exception as err:  # downstream's on_next, or the operator's hook
-            self._delivering_thread = None
-            self._cancel_upstream()
-            self._finish(err)  # the loop stays claimed: the subscription is over
-            return True
-        self._delivering_thread = None  # before the claim goes (see _take_back)
-        self._wip = False
-        if self._missed:
-            self._take_back()
-        return True
-
-    def _unclaim(self) -> None:
-        """The direct path's claim and its item of demand, given back unused: ``admit``
-        refused the item, which the caller then holds (a mark made meanwhile is taken by
-        the loop that holding the item claims)."""
-        with self._lock:
-            if self._requested != UNBOUNDED:
-                self._requested += 1
-            self._delivering_thread = None
-            self._wip = self._missed = False
-
-    def _take_back(self) -> None:
-        """The loop was marked while the direct path delivered: claim it again (unless
-        another thread has meanwhile, whose passes take the mark) and pass.
-
-        The direct path lets its claim go without the lock: it clears ``_wip``, then looks
-        at ``_missed``. Every mark is made under the lock by ``_claim_or_mark`` or
-        ``request``, which set ``_missed`` and then look at ``_wip`` again. Whatever the
-        interleaving (the interpreter runs one of these steps at a time), one of the two
-        sees the other's write: either the marker finds the loop free and claims it, or the
-        direct path finds the mark and comes here. ``_delivering_thread`` is cleared before
-        the claim goes, so a new owner's own setting is never undone."""
-        with self._lock:
-            if self._wip:
-                return
-            self._wip = True
-            self._missed = False
-        self._run()
+        on_next = _arrival._accept  # one call less per item
 
     def _overflow(self, value: _In) -> None:
         """The operator's policy for an item that finds ``capacity`` items held (producer's
@@ -771,167 +491,24 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._cancel_upstream()
         self.drain()
 
-    # -- the delivery loop ----------------------------------------------------------------
+    # -- the delivery loop (core/_loop.py) --------------------------------------------------
 
-    def drain(self) -> None:
-        """Deliver what demand allows, now on this thread or on the delivery scheduler."""
-        if self._delivering_thread == _get_ident():
-            self._missed = True  # the owner itself, from inside a pass: it passes again
-            return
-        with self._lock:
-            claimed = self._claim_or_mark()
-        if claimed:
-            self._start_loop()
-
-    def _start_loop(self) -> None:
-        if self._deliver_on is None:
-            self._run()
-        else:
-            self._deliver_on.schedule(self._scheduled_run)
-
-    def _scheduled_run(self, _: abc.SchedulerBase, __: Any = None) -> None:
-        self._run()
+    _claim_or_mark = _loop._claim_or_mark
+    _take_back = _loop._take_back
+    drain = _loop.drain
+    _start_loop = _loop._start_loop
+    _scheduled_run = _loop._scheduled_run
+    _run = _loop._run
+    _ended = _loop._ended
+    _pass = _loop._pass
+    _emit_run = _loop._emit_run
+    _end = _loop._end
+    _finish = _loop._finish
 
     @property
     def _in_delivery(self) -> bool:
         """Whether the current thread is the loop's owner."""
         return self._delivering_thread == _get_ident()
-
-    def _run(self) -> None:
-        """Pass until nothing was missed, then give the claim up (the caller holds it)."""
-        lock = self._lock
-        self._delivering_thread = _get_ident()
-        try:
-            while True:
-                outcome = self._pass()
-                if outcome is _AGAIN:
-                    continue
-                if outcome is _ENDED:
-                    break
-                with lock:
-                    if not self._missed:
-                        self._delivering_thread = None
-                        self._wip = False
-                        return
-                    self._missed = False
-        except BaseException:
-            # Only a terminal callback that raised (the subscription is over), or an
-            # interrupt: then the claim is given up so the stream is not wedged.
-            with lock:
-                self._delivering_thread = None
-                if not self._finished:
-                    self._wip = False
-            raise
-        self._delivering_thread = None  # finished: the claim is kept, later drains do nothing
-
-    def _ended(self) -> bool:
-        """End the subscription now if it was cancelled or broken; True if it ended."""
-        if self._cancelled:
-            self._end()
-            return True
-        if self._violation is not None:
-            self._finish(self._violation)
-            return True
-        return False
-
-    def _pass(self) -> object:
-        """One pass of the loop: ``_ENDED`` once the subscription has ended; ``_AGAIN`` if
-        it already took a mark (under the lock it took anyway), so the loop passes again
-        without asking; ``_DONE`` otherwise."""
-        if (self._cancelled or self._violation is not None) and self._ended():
-            return _ENDED
-        outcome = _DONE
-        downstream = self._downstream
-        try:
-            if self._fresh:
-                with self._lock:
-                    fresh, self._fresh = self._fresh, 0
-                self._on_request(fresh)
-            # Read without the lock: demand that grows after this reading marks the loop
-            # as missed (request takes the lock), so the owner passes again and sees it.
-            requested = self._requested
-            if requested and downstream is not None:
-                down = self._batch_down
-                if down is not None and self._emits_runs:
-                    emitted = self._emit_run(down, requested)
-                else:
-                    emitted = self._emit(downstream.on_next, requested)
-                if emitted:
-                    self._emitted += emitted
-                    metrics = self._metrics
-                    if requested != UNBOUNDED or metrics is not None:
-                        lock = self._lock
-                        lock.acquire()
-                        if self._requested != UNBOUNDED:
-                            self._requested -= emitted
-                        if metrics is not None:
-                            metrics.increment("emitted", emitted)
-                            metrics.set("depth", len(self._queue))
-                        if self._missed:  # taken here: one lock round trip less
-                            self._missed = False
-                            outcome = _AGAIN
-                        lock.release()
-                    if self._hooks_emitted:
-                        self._on_emitted(emitted)
-        except Exception as err:  # downstream's on_next or the operator's own code
-            refused, self._refused = self._refused, 0
-            self._emitted += refused
-            if refused and self._metrics is not None:
-                self._metrics.increment("emitted", refused)
-                self._metrics.set("depth", len(self._queue))  # what it held when it failed
-            self._cancel_upstream()
-            self._finish(err)
-            return _ENDED
-        if (self._cancelled or self._violation is not None) and self._ended():
-            return _ENDED
-        if self._done and not self._holding():
-            self._finish(self._error)
-            return _ENDED
-        return outcome
-
-    def _emit_run(self, down: RunTaker[_Out], limit: int) -> int:
-        """``_emit`` for a stage of ours below (the chain hand-off): what ``_emit`` delivers
-        is collected, at most ``RUN`` items a call, and handed on as one run. Items
-        collected before ``_emit`` failed go on before the failure."""
-        total = 0
-        while total < limit:
-            size = min(limit - total, RUN)
-            run: list[_Out] = []
-            try:
-                emitted = self._emit(run.append, size)
-            finally:
-                if run:
-                    self._refused = len(run)  # if the stage below refuses it by raising
-                    down._arrive_batch(run)
-                    self._refused = 0
-            total += emitted
-            if emitted < size or self._cancelled:
-                break
-        return total
-
-    def _end(self) -> None:
-        """Clean up after cancel, from the loop's owner (once)."""
-        if self._finished:
-            return
-        self._finished = True
-        self._downstream = None
-        self._queue.clear()
-        if self._drop_log is not None:
-            self._drop_log.flush()
-        self._timer.dispose()
-        self._release()
-
-    def _finish(self, error: Exception | None) -> None:
-        """Deliver the terminal signal; the subscription then counts as cancelled (1.6)."""
-        downstream = self._downstream
-        with self._lock:
-            self._cancelled = True
-        self._end()
-        if downstream is not None:
-            if error is None:
-                downstream.on_completed()
-            else:
-                downstream.on_error(error)
 
     # -- what inspect() sees -------------------------------------------------------------
 

@@ -60,8 +60,9 @@ def keep(value: Any) -> bool:
 class Uneven:
     """``circuit_break``'s action with every outcome the loop and a push source's direct path
     hand each other: every 7th call fails (and the item is called again at once, as a
-    breaker that a single failure never opens allows), every item numbered 5k comes back
-    as an Observable of itself, the rest at once. Calls are made one at a time."""
+    breaker that a single failure never opens allows), every 5th call's result is an
+    Observable of the item, the rest the item itself. Calls are made one at a time, and
+    any item will do (a batch from ``adaptive_batch`` above too)."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -70,7 +71,7 @@ class Uneven:
         self.calls += 1
         if self.calls % 7 == 0:
             raise RuntimeError(f"call {self.calls} fails")
-        if number_of(value) % 5 == 0:
+        if self.calls % 5 == 0:
             return reactivex.just(value)
         return value
 
