@@ -427,11 +427,30 @@ class _Tapped(Observable[Any]):
         return bridge._source.subscribe(tap, scheduler=scheduler)
 
 
-class _Through:
-    """Between the source and an operator that never swallows an input: the source calls
-    the operator's own ``on_next``, one call less per item than through a tap."""
+class _Link:
+    """Between the source and the operator: what the source sees of the operator."""
 
-    __slots__ = ("_bridge", "on_completed", "on_error", "on_next")
+    __slots__ = ("_bridge", "on_completed", "on_error")
+
+    def __init__(
+        self,
+        bridge: _Bridge,
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> None:
+        self._bridge = bridge
+        self.on_error = on_error
+        self.on_completed = on_completed
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        self._bridge.source_subscribed(subscription)
+
+
+class _Through(_Link):
+    """For an operator that never swallows an input: the source calls the operator's own
+    ``on_next``, one call less per item than through a tap."""
+
+    __slots__ = ("on_next",)
 
     def __init__(
         self,
@@ -440,19 +459,14 @@ class _Through:
         on_error: Callable[[Exception], None],
         on_completed: Callable[[], None],
     ) -> None:
-        self._bridge = bridge
+        super().__init__(bridge, on_error, on_completed)
         self.on_next = on_next
-        self.on_error = on_error
-        self.on_completed = on_completed
-
-    def on_subscribe(self, subscription: Subscription) -> None:
-        self._bridge.source_subscribed(subscription)
 
 
-class _Tap:
-    """Between the source and the operator: notices inputs the operator swallows."""
+class _Tap(_Link):
+    """Notices inputs the operator swallows, and asks the source for as many more."""
 
-    __slots__ = ("_bridge", "_next", "on_completed", "on_error")
+    __slots__ = ("_next",)
 
     def __init__(
         self,
@@ -461,13 +475,8 @@ class _Tap:
         on_error: Callable[[Exception], None],
         on_completed: Callable[[], None],
     ) -> None:
-        self._bridge = bridge
+        super().__init__(bridge, on_error, on_completed)
         self._next = on_next
-        self.on_error = on_error
-        self.on_completed = on_completed
-
-    def on_subscribe(self, subscription: Subscription) -> None:
-        self._bridge.source_subscribed(subscription)
 
     def on_next(self, value: Any) -> None:
         bridge = self._bridge
