@@ -1,5 +1,6 @@
 """The core: demand arithmetic, the Flowable, and the one drain primitive."""
 
+from ._arrival import HELD as HELD
 from ._bridge import PUSH_BUFFER as PUSH_BUFFER
 from ._bridge import PushSegment as PushSegment
 from ._bridge import keeps_demand_exact as keeps_demand_exact

@@ -33,6 +33,9 @@ _Out = TypeVar("_Out")
 
 _get_ident = threading.get_ident
 
+HELD = object()
+"""What ``Drain._call_arrived`` returns when the item's outcome is the loop's to handle."""
+
 
 def _through_arrive(self: Drain[_In, _Out], value: _In) -> None:
     """``on_next`` of an operator with its own ``_arrive``."""
@@ -307,3 +310,62 @@ def _unclaim(self: Drain[_In, _Out]) -> None:
             self._requested += 1
         self._delivering_thread = None
         self._wip = self._missed = False
+
+
+def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
+    """``on_next`` of a stage whose output is not the item but what ``_call_arrived`` makes
+    of it (``circuit_break``: the action's result), for a push upstream: the direct path
+    for such a stage, with one lock round trip.
+
+    An item that finds the loop idle, nothing held and demand claims the loop and the
+    demand, as ``_accept`` does, and is held at the queue's head during its call, as the
+    loop holds the head it works on: it counts against ``capacity`` while a producer on
+    another thread holds more. ``_call_arrived`` is then asked, as the loop's owner; the
+    result it returns goes straight on. ``HELD`` leaves the outcome to the loop, which
+    runs here with the item's demand given back (the item still at the head, or already
+    let go by the stage). Anything else is taken in by ``_accept``: the stage must not
+    take the core's own direct path (it has its own ``_emit``)."""
+    lock, queue = self._lock, self._queue
+    lock.acquire()
+    requested = self._requested
+    if (
+        not requested
+        or self._wip
+        or queue
+        or self._done
+        or self._cancelled
+        or self._violation is not None
+    ):
+        lock.release()
+        self._accept(value)
+        return
+    self._wip = True  # the claim on the loop, and the item's demand, as _claim_direct
+    if requested != UNBOUNDED:
+        self._requested = requested - 1
+    queue.append(value)
+    self._received += 1
+    lock.release()
+    self._delivering_thread = _get_ident()
+    try:
+        out = self._call_arrived(value)
+        if out is not HELD:
+            queue.popleft()
+            self._emitted += 1  # handed on, even if downstream refuses it by raising
+            downstream = self._downstream
+            if downstream is not None:  # None: cancelled meanwhile, the item moot
+                downstream.on_next(out)  # type: ignore[arg-type]  # the stage's output
+    except Exception as err:  # the stage's call, or downstream's on_next: as in a pass
+        self._delivering_thread = None
+        self._cancel_upstream()
+        self._finish(err)  # the loop stays claimed: the subscription is over
+        return
+    if out is HELD:
+        with lock:  # not emitted here: the loop takes the demand when it emits
+            if self._requested != UNBOUNDED:
+                self._requested += 1
+        self._run()
+        return
+    self._delivering_thread = None  # before the claim goes (see _take_back)
+    self._wip = False
+    if self._missed:
+        self._take_back()

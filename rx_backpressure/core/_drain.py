@@ -413,6 +413,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     _claim_direct = _arrival._claim_direct
     _deliver_claimed = _arrival._deliver_claimed
     _unclaim = _arrival._unclaim
+    _accept_called = _arrival._accept_called
 
     if TYPE_CHECKING:
 
@@ -649,6 +650,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             if self._cancelled:
                 break
         return emitted
+
+    def _call_arrived(self, value: _In) -> object:
+        """The output for an item on ``_accept_called``'s direct path, made as the loop's
+        owner with the item held at the head; or ``HELD`` to leave it to the loop. Only for
+        stages that use ``_accept_called``."""
+        raise NotImplementedError(f"{type(self).__name__} has no direct path of this kind")
 
     def _holding(self) -> bool:
         """Whether items are still held; the terminal signal waits until none are."""

@@ -47,7 +47,6 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from threading import get_ident
 from typing import Any, Literal, TypeVar, overload
 
 from reactivex import Observable, abc
@@ -55,7 +54,7 @@ from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentD
 
 from .._aio import find_loop, is_async_callable, no_loop_error, on_loop, run_on
 from ..core import (
-    UNBOUNDED,
+    HELD,
     CircuitOpenError,
     Drain,
     Flowable,
@@ -366,78 +365,34 @@ class _CircuitDrain(Drain[_T, _R]):
                 # run before start returns, and must find the demand there.
                 self._prefetch = self._read_ahead
         elif self._direct_paths and self._metrics is None and self._call_timeout is None:
-            self.on_next = self._arrive_calm  # type: ignore[method-assign]
+            # Pushed items take the core's direct path for a called item (_call_arrived).
+            self.on_next = self._accept_called  # type: ignore[method-assign]
         self._seen = (self._breaker._epoch, self._breaker._state)
         self._breaker.attach(self.clock, self._wake)
         super().start(source, scheduler)
         self._started = True
         self._wake()  # a change during start, or a shared breaker open from the outset
 
-    def _arrive_calm(self, value: _T) -> None:
-        """``on_next`` from a push source, when calls are neither timed nor counted in
-        ``metrics``: an item that finds the loop idle, nothing held, demand, and the breaker
-        closed with nothing counted is called and handed on here, by the producer as the
-        loop's owner, with one lock round trip (the direct path). It is held during its
-        call, as the loop holds its head; any outcome but a plain success (a failure, an
-        Observable or an awaitable) is the loop's to handle, from there. Anything else is
-        taken in by ``_accept``, held for the loop."""
-        lock, queue = self._lock, self._queue
-        lock.acquire()
-        requested = self._requested
-        permit = self._breaker.calm
-        if not requested or permit < 0 or self._wip or queue or self._done or self._cancelled:
-            lock.release()
-            self._accept(value)
-            return
-        self._wip = True  # the claim on the loop, and the item's demand, as _claim_direct
-        if requested != UNBOUNDED:
-            self._requested = requested - 1
-        queue.append(value)
-        self._received += 1
-        lock.release()
-        self._delivering_thread = get_ident()
+    def _call_arrived(self, value: _T) -> object:
+        """The call of an item from a push source on the core's direct path for a called
+        item (``Drain._accept_called``), used when calls are neither timed nor counted in
+        ``metrics``: its result, if the breaker was closed with nothing counted and the call
+        gave a plain result; else ``HELD``, the outcome left where the loop finds it (a
+        failure counted, an Observable or awaitable started, or no call made at all)."""
+        breaker = self._breaker
+        permit = breaker.calm
+        if permit < 0:
+            return HELD  # the loop asks the breaker for a permit, as for any held item
         try:
             result = self._action(value)
-            awaited = type(result) is not self._plain and self._awaits(result, permit)
-        except Exception as err:  # the action failed: counted as the loop's _failed does
-            self._give_back_demand()
-            try:
-                self._failed(permit, err)
-            except Exception as fatal:  # on_skip failed, or the breaker opened (on "error")
-                self._delivering_thread = None
-                self._cancel_upstream()
-                self._finish(fatal)
-                return
-            self._run()  # the loop tries the head again, or goes on after a skipped one
-            return
-        if awaited:  # held until its outcome comes, which the loop waits for
-            self._give_back_demand()
-            self._run()
-            return
-        breaker = self._breaker
+        except Exception as err:  # counted as the loop counts it: retried, skipped or fatal
+            self._failed(permit, err)
+            return HELD
+        if type(result) is not self._plain and self._awaits(result, permit):
+            return HELD  # the loop waits for its outcome
         if breaker.calm != permit:  # the state moved on during the call: count the success
             breaker.success(permit)
-        queue.popleft()
-        self._emitted += 1
-        downstream = self._downstream
-        try:
-            if downstream is not None:  # None: cancelled meanwhile, the item moot
-                downstream.on_next(result)
-        except Exception as err:
-            self._delivering_thread = None
-            self._cancel_upstream()
-            self._finish(err)  # the loop stays claimed: the subscription is over
-            return
-        self._delivering_thread = None  # before the claim goes (see Drain._take_back)
-        self._wip = False
-        if self._missed:
-            self._take_back()
-
-    def _give_back_demand(self) -> None:
-        """The item called on the direct path was not emitted there: its demand back."""
-        with self._lock:
-            if self._requested != UNBOUNDED:
-                self._requested += 1
+        return result
 
     def _emit(self, on_next: Callable[[_R], None], limit: int) -> int:
         queue, breaker, action = self._queue, self._breaker, self._action
