@@ -253,9 +253,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         ``on_subscribe`` raises, the subscription is cancelled and the error raised
         (rule 2.13); if it cancels, upstream is never subscribed.
         """
-        if self._scheduler is None:
-            self._scheduler = scheduler
-            self._read_clock = None
+        self._use_scheduler(scheduler)
         downstream = self._downstream
         assert downstream is not None
         flow = isinstance(source, Flowable) and source.push_source is None
@@ -307,11 +305,27 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             self._scheduler = TimeoutScheduler.singleton()
         return self._scheduler
 
+    def _use_scheduler(self, scheduler: abc.SchedulerBase | None) -> None:
+        """Make ``scheduler``, the one given to ``subscribe``, the operator's clock, unless it
+        was given its own (``start`` does; an operator that needs its clock before it calls
+        ``super().start`` calls this first)."""
+        if self._scheduler is None:
+            self._scheduler = scheduler
+            self._read_clock = None
+
+    def _clock_reader(self) -> Callable[[], float]:
+        """What ``_now`` calls: the operator's clock in seconds (see ``_clock``), one
+        reader per subscription, for an operator that hands it to a helper of its own."""
+        read = self._read_clock
+        if read is None:
+            read = self._read_clock = clock_reader(self.clock)
+        return read
+
     def _now(self) -> float:
         """Seconds on the operator's clock (see ``_clock``): never less than before."""
         read = self._read_clock
         if read is None:
-            read = self._read_clock = clock_reader(self.clock)
+            read = self._clock_reader()
         return read()
 
     def _set_upstream(self, handle: abc.DisposableBase) -> None:

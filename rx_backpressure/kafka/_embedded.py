@@ -9,6 +9,10 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+from reactivex.scheduler import TimeoutScheduler
+
+from ..core import clock_reader
+
 
 @contextlib.contextmanager
 def embedded_broker(*, start_timeout: float = 10.0) -> Iterator[str]:
@@ -37,13 +41,14 @@ def embedded_broker(*, start_timeout: float = 10.0) -> Iterator[str]:
         [*command, "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + start_timeout
+        now = clock_reader(TimeoutScheduler.singleton())  # real time, read as the core does
+        deadline = now() + start_timeout
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
             except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
+                if process.poll() is not None or now() > deadline:
                     raise RuntimeError("the embedded Tansu broker did not start") from None
                 time.sleep(0.02)
         yield f"127.0.0.1:{port}"

@@ -348,8 +348,7 @@ class _CircuitDrain(Drain[_T, _R]):
         self._seen = (breaker._epoch, breaker._state)  # the breaker's last state logged
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
-        if self._scheduler is None:
-            self._scheduler = scheduler
+        self._use_scheduler(scheduler)
         self._loop = find_loop(None, self._scheduler, scheduler)
         if self._loop is None and is_async_callable(self._action):
             # Fail now, not at the first item, and never leave a coroutine unawaited.

@@ -18,7 +18,6 @@ from ..core import (
     RateLimitExceeded,
     Subscriber,
     Subscription,
-    clock_reader,
 )
 
 _T = TypeVar("_T")
@@ -199,9 +198,8 @@ class BucketDrain(Drain[_T, _T]):
     # -- upstream -------------------------------------------------------------------------
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
-        if self._scheduler is None:
-            self._scheduler = scheduler
-        self._bucket.read_by(clock_reader(self.clock))
+        self._use_scheduler(scheduler)
+        self._bucket.read_by(self._clock_reader())
         if self._shape and self._unit:
             # Nothing to price: the core asks for the token as the loop's owner (_admit),
             # and holds an item that finds none.
