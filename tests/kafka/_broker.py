@@ -90,3 +90,11 @@ def create_topic(broker: str, partitions: int, name: str | None = None) -> str:
     for future in admin.create_topics([NewTopic(name, num_partitions=partitions)]).values():
         future.result(timeout=WAIT)
     return name
+
+
+def topic_of(broker: str, partitions: int, records: int) -> str:
+    """A fresh topic of ``partitions`` partitions holding ``records`` records, as
+    :func:`produce` writes them; its name."""
+    topic = create_topic(broker, partitions)
+    produce(broker, topic, records, partitions)
+    return topic

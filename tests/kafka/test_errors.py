@@ -19,6 +19,7 @@ from ._broker import (
     create_topic,
     free_port,
     produce,
+    topic_of,
     unique,
     wait_for,
 )
@@ -93,8 +94,7 @@ def test_a_topic_that_cannot_exist_fails_the_stream_naming_it(broker: str) -> No
 
 
 def test_a_deserializer_error_names_the_topic_partition_and_offset(broker: str) -> None:
-    topic = create_topic(broker, 1)
-    produce(broker, topic, 3, 1)
+    topic = topic_of(broker, 1, 3)
 
     def decode(data: bytes | None, _: SerializationContext) -> int:
         number = int(data or b"")
@@ -117,8 +117,7 @@ def test_a_deserializer_error_names_the_topic_partition_and_offset(broker: str) 
 
 
 def test_an_error_in_on_next_reaches_on_error_and_the_consumer_closes(broker: str) -> None:
-    topic = create_topic(broker, 1)
-    produce(broker, topic, 3, 1)
+    topic = topic_of(broker, 1, 3)
     metrics = Metrics()
     errors: list[Exception] = []
 

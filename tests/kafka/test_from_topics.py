@@ -16,7 +16,7 @@ from ._broker import (
     committed,
     consumer_config,
     create_topic,
-    produce,
+    topic_of,
     unique,
     wait_for,
 )
@@ -29,8 +29,7 @@ def _offsets(records: list[Record], partition: int) -> list[int]:
 def test_request_n_emits_exactly_n_and_no_demand_past_max_poll_interval_keeps_the_member(
     broker: str,
 ) -> None:
-    topic = create_topic(broker, 2)
-    produce(broker, topic, 100, 2)
+    topic = topic_of(broker, 2, 100)
     metrics = Metrics()
     config = consumer_config(broker, unique("group"), **{"max.poll.interval.ms": 6000})
     subscriber: TestSubscriber[Record] = TestSubscriber(10)
@@ -60,8 +59,7 @@ def test_request_n_emits_exactly_n_and_no_demand_past_max_poll_interval_keeps_th
 def test_only_acked_records_are_committed_up_to_the_first_gap_of_each_partition(
     broker: str,
 ) -> None:
-    topic = create_topic(broker, 2)
-    produce(broker, topic, 1000, 2)
+    topic = topic_of(broker, 2, 1000)
     group = unique("group")
     subscriber: TestSubscriber[Record] = TestSubscriber(1000)
     subscription = from_topics(topic, consumer_config(broker, group)).subscribe(subscriber)
@@ -126,8 +124,7 @@ def test_polling_stops_at_max_unacked_and_acks_resume_it(broker: str) -> None:
 
 
 def test_lag_counts_what_is_not_committed_and_its_age(broker: str) -> None:
-    topic = create_topic(broker, 2)
-    produce(broker, topic, 1000, 2)
+    topic = topic_of(broker, 2, 1000)
     metrics = Metrics()
     config = consumer_config(broker, unique("group"))
     subscriber: TestSubscriber[Record] = TestSubscriber(0)
@@ -157,8 +154,7 @@ def test_lag_counts_what_is_not_committed_and_its_age(broker: str) -> None:
 def test_a_rebalance_commits_acks_first_and_a_partition_assigned_while_paused_starts_paused(
     broker: str,
 ) -> None:
-    topic = create_topic(broker, 2)
-    produce(broker, topic, 200, 2)
+    topic = topic_of(broker, 2, 200)
     group = unique("group")
     first_metrics, second_metrics = Metrics(), Metrics()
     first: TestSubscriber[Record] = TestSubscriber(10)
@@ -200,8 +196,7 @@ def test_a_cooperative_rebalance_moves_only_some_partitions_and_commits_their_ac
     # only those two are revoked (the eager protocol revokes all four), and their acked
     # records are committed as they go. No periodic commit runs meanwhile (400 acks are
     # fewer than commit_every, and commit_interval is a minute).
-    topic = create_topic(broker, 4)
-    produce(broker, topic, 400, 4)
+    topic = topic_of(broker, 4, 400)
     group = unique("group")
     config = consumer_config(
         broker, group, **{"partition.assignment.strategy": "cooperative-sticky"}

@@ -15,7 +15,14 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from ._broker import WAIT, committed, consumer_config, create_topic, produce, unique, wait_for
+from ._broker import (
+    WAIT,
+    committed,
+    consumer_config,
+    topic_of,
+    unique,
+    wait_for,
+)
 from ._workers import Processed, consume
 
 _context = multiprocessing.get_context("spawn")
@@ -93,8 +100,7 @@ def _one_at_a_time(seen: list[Processed]) -> None:
 def test_two_processes_share_a_four_partition_topic_and_the_lag_ends_at_zero(
     broker: str,
 ) -> None:
-    topic = create_topic(broker, 4)
-    produce(broker, topic, 20_000, 4)
+    topic = topic_of(broker, 4, 20_000)
     group = unique("group")
     config = consumer_config(broker, group)
     options = {"commit_interval": 0.2}
@@ -117,8 +123,7 @@ def test_two_processes_share_a_four_partition_topic_and_the_lag_ends_at_zero(
 def test_a_killed_member_s_partitions_are_taken_over_and_only_its_uncommitted_records_repeat(
     broker: str,
 ) -> None:
-    topic = create_topic(broker, 4)
-    produce(broker, topic, 2000, 4)
+    topic = topic_of(broker, 4, 2000)
     group = unique("group")
     config = consumer_config(broker, group)
     options = {"commit_every": 100, "max_unacked": 100, "max_poll": 50}

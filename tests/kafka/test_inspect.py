@@ -14,7 +14,7 @@ from rx_backpressure import Flowable, Metrics, StageSnapshot, inspect
 from rx_backpressure.kafka import DeliveryReport, Record, from_topics, to_topic
 from rx_backpressure.testing import TestSubscriber
 
-from ._broker import WAIT, consumer_config, create_topic, produce, unique, wait_for
+from ._broker import WAIT, consumer_config, create_topic, topic_of, unique, wait_for
 
 Sink = Callable[[Observable[Any]], Flowable[DeliveryReport]]
 
@@ -33,8 +33,7 @@ def test_the_source_is_named_by_its_topics_and_shows_its_lag_without_metrics(bro
     # 10 records over 2 partitions. Nothing asked for: everything lags. Then 10 asked for
     # and partition 0's acked: partition 1 still lags 5 behind the commits, nothing behind
     # the position, and its oldest unacked record has an age.
-    topic = create_topic(broker, 2)
-    produce(broker, topic, 10, 2)
+    topic = topic_of(broker, 2, 10)
     config = consumer_config(broker, unique("group"))
     subscriber: TestSubscriber[Record] = TestSubscriber(0)
     source = from_topics(topic, config, lag_interval=0.1, commit_interval=0.1)

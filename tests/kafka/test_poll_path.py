@@ -12,7 +12,16 @@ from rx_backpressure import Metrics, inspect
 from rx_backpressure.kafka import Record, from_topics
 from rx_backpressure.testing import TestSubscriber
 
-from ._broker import WAIT, committed, consumer_config, create_topic, produce, unique, wait_for
+from ._broker import (
+    WAIT,
+    committed,
+    consumer_config,
+    create_topic,
+    produce,
+    topic_of,
+    unique,
+    wait_for,
+)
 
 
 def test_the_source_holds_at_most_two_polls_ahead_of_a_subscriber_that_takes_its_time(
@@ -20,8 +29,7 @@ def test_the_source_holds_at_most_two_polls_ahead_of_a_subscriber_that_takes_its
 ) -> None:
     # Everything is asked for, but the first on_next waits: the poll thread reads two polls
     # of max_poll records and no more, however much the broker has and the subscriber asked.
-    topic = create_topic(broker, 1)
-    produce(broker, topic, 300, 1)
+    topic = topic_of(broker, 1, 300)
     release = threading.Event()
     seen: list[int] = []
 
@@ -51,8 +59,7 @@ def test_the_source_holds_at_most_two_polls_ahead_of_a_subscriber_that_takes_its
 def test_periodic_commits_are_confirmed_and_heard_by_a_user_on_commit(broker: str) -> None:
     # commit_every=25 over 100 acks: the commits go out without waiting; each answer moves
     # the committed offset the lag is read against, and the user's own callback hears it.
-    topic = create_topic(broker, 1)
-    produce(broker, topic, 100, 1)
+    topic = topic_of(broker, 1, 100)
     group = unique("group")
     heard: list[int] = []
     lock = threading.Lock()

@@ -20,7 +20,7 @@ from rx_backpressure import Metrics, inspect, prometheus
 from rx_backpressure.kafka import Record, from_topics
 from rx_backpressure.testing import TestSubscriber
 
-from ._broker import WAIT, consumer_config, create_topic, produce, unique, wait_for
+from ._broker import WAIT, consumer_config, topic_of, unique, wait_for
 
 Lags = dict[tuple[str, str, str, str, str], float]
 """(family, stage, via, topic, partition) -> value, for the per-partition lag families;
@@ -70,8 +70,7 @@ def test_the_sources_lag_per_partition_is_scraped_as_the_source_measures_it(
     # asked for and only partition 0's acked: partition 1 still lags 5 behind the commits,
     # nothing behind the position, and its oldest unacked record has an age.
     registry, url = scrape
-    topic = create_topic(broker, 2)
-    produce(broker, topic, 10, 2)
+    topic = topic_of(broker, 2, 10)
     metrics = Metrics(labels={"via": "metrics"})
     config = consumer_config(broker, unique("group"))
     subscriber: TestSubscriber[Record] = TestSubscriber(0)
