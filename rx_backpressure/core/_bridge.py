@@ -435,12 +435,18 @@ class _Link:
     def __init__(
         self,
         bridge: _Bridge,
+        on_next: Callable[[Any], None],
         on_error: Callable[[Exception], None],
         on_completed: Callable[[], None],
     ) -> None:
         self._bridge = bridge
         self.on_error = on_error
         self.on_completed = on_completed
+        self._operator(on_next)
+
+    def _operator(self, on_next: Callable[[Any], None]) -> None:
+        """Keep the operator's ``on_next``, where the source's calls reach it."""
+        raise NotImplementedError
 
     def on_subscribe(self, subscription: Subscription) -> None:
         self._bridge.source_subscribed(subscription)
@@ -452,14 +458,7 @@ class _Through(_Link):
 
     __slots__ = ("on_next",)
 
-    def __init__(
-        self,
-        bridge: _Bridge,
-        on_next: Callable[[Any], None],
-        on_error: Callable[[Exception], None],
-        on_completed: Callable[[], None],
-    ) -> None:
-        super().__init__(bridge, on_error, on_completed)
+    def _operator(self, on_next: Callable[[Any], None]) -> None:
         self.on_next = on_next
 
 
@@ -468,14 +467,7 @@ class _Tap(_Link):
 
     __slots__ = ("_next",)
 
-    def __init__(
-        self,
-        bridge: _Bridge,
-        on_next: Callable[[Any], None],
-        on_error: Callable[[Exception], None],
-        on_completed: Callable[[], None],
-    ) -> None:
-        super().__init__(bridge, on_error, on_completed)
+    def _operator(self, on_next: Callable[[Any], None]) -> None:
         self._next = on_next
 
     def on_next(self, value: Any) -> None:
