@@ -10,11 +10,13 @@ from hypothesis import HealthCheck, settings
 
 from rx_backpressure.core import Drain, _bridge
 
-FAST_PATHS = ("direct", "runs", "through")
+FAST_PATHS = ("direct", "runs", "through", "unlocked")
 """The core's fast paths that ``--without`` switches off (see docs/concepts/core.md):
 ``direct``, an item or run that finds the loop idle, nothing held and demand goes straight
 downstream; ``runs``, stages of ours hand each other runs of items (the chain hand-off);
-``through``, a bridged run of operators that never swallow an input is fed with no tap."""
+``through``, a bridged run of operators that never swallow an input is fed with no tap;
+``unlocked``, an item with nothing to count or hook, under unbounded demand, takes the
+direct path's claim without the lock."""
 
 # The machine is shared and noisy: hypothesis must judge behaviour, never speed.
 settings.register_profile(
@@ -61,6 +63,9 @@ def switch_off(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
         return
     if path == "through":
         monkeypatch.setattr(_bridge, "ONE_FOR_ONE", frozenset())
+        return
+    if path == "unlocked":
+        monkeypatch.setattr(Drain, "_unlocked_claims", False)
         return
     assert path == "direct", path
     monkeypatch.setattr(Drain, "_direct_paths", False)

@@ -10,7 +10,8 @@ class body; ``docs/concepts/core.md`` gives the contract of each mechanism.
   item costs one lock round trip: straight downstream if the loop is idle, nothing is held
   and there is demand (the direct path, the loop's claim taken for that item or run and
   let go without the lock, see ``_loop._take_back``), else held with the loop claimed or
-  marked. ``_admit``, set by a stage, gates single items on the direct path; runs never go
+  marked. An item with nothing to count or hook, under unbounded demand, takes the claim
+  without the lock too (no lock at all). ``_admit``, set by a stage, gates single items on the direct path; runs never go
   straight through a gated stage.
 - **What it guarantees:** order (the direct path is only taken with an empty queue and an
   idle loop), nothing past demand, and nothing held beyond ``capacity``: what finds no
@@ -54,7 +55,42 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
     downstream if the loop is idle, nothing is held and there is demand (the direct
     path; ``_admit``, asked as the loop's owner, may refuse it); else held, with the
     loop claimed (then run here) or marked for its owner. With no room, the operator's
-    ``_overflow`` policy decides."""
+    ``_overflow`` policy decides.
+
+    An item with nothing to count or hook (``_free``) under unbounded demand takes the
+    claim with no lock at all (the unlocked direct path): ``_idle.pop()`` is one step of
+    the interpreter, so two threads never both take the token, and the demand needs no
+    update. A mark made meanwhile is taken as on the locked path (``_take_back``). This
+    path records no owner thread (``_delivering_here`` finds it on the stack)."""
+    idle = self._idle
+    if idle and self._free and self._requested == UNBOUNDED:
+        try:
+            idle.pop()
+        except IndexError:  # claimed meanwhile by another thread: held below
+            pass
+        else:
+            if not (self._queue or self._done or self._cancelled):
+                admit = self._admit
+                try:
+                    passed = admit is None or admit()
+                    if passed:
+                        self._passed += 1
+                        downstream = self._downstream
+                        if downstream is not None:  # None: cancelled meanwhile, moot
+                            downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
+                except Exception as err:
+                    self._cancel_upstream()
+                    self._finish(err)  # the loop stays claimed: the subscription is over
+                    return
+            else:
+                passed = False
+            idle.append(True)  # the claim given back, then any mark taken
+            if self._missed:
+                self._take_back()
+            if passed:
+                return
+            self._hold_one(value)  # refused, or the loop has items: behind them
+            return
     queue = self._queue
     owner = self._delivering_thread
     if owner is not None and owner == _get_ident() and self._metrics is None:
@@ -77,43 +113,64 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
         lock.release()  # after the end nothing is taken, and nothing is owed
         return
     requested = self._requested
-    if requested and not (self._wip or queue or self._direct_off):
-        self._wip = True  # the direct path's claim (_claim_direct, inline: per item)
-        if requested != UNBOUNDED:
-            self._requested = requested - 1
-        lock.release()
-        admit = self._admit
-        if not self._plain_pass:
-            if self._deliver_claimed(value, admit):
-                return
+    if requested and idle and not (queue or self._direct_off):
+        try:
+            idle.pop()  # the direct path's claim (_claim_direct, inline: per item)
+        except IndexError:  # taken meanwhile by the unlocked direct path: held below
+            pass
         else:
-            # _deliver_claimed with nothing to count or hook, inline: per item.
-            self._delivering_thread = _get_ident()
-            try:
-                passed = admit is None or admit()
-                if passed:
-                    self._passed += 1
-                    downstream = self._downstream
-                    if downstream is not None:  # None: cancelled meanwhile, moot
-                        downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
-            except Exception as err:
-                self._delivering_thread = None
-                self._cancel_upstream()
-                self._finish(err)  # the loop stays claimed: the subscription is over
-                return
-            if passed:
-                self._delivering_thread = None  # before the claim goes (see _take_back)
-                self._wip = False
-                if self._missed:
-                    self._take_back()
-                return
-            self._unclaim()
-        lock.acquire()  # refused: held like any other item
-        if self._done or self._cancelled:
+            if requested != UNBOUNDED:
+                self._requested = requested - 1
             lock.release()
-            return
+            admit = self._admit
+            if not self._plain_pass:
+                if self._deliver_claimed(value, admit):
+                    return
+            else:
+                # _deliver_claimed with nothing to count or hook, inline: per item.
+                self._delivering_thread = _get_ident()
+                try:
+                    passed = admit is None or admit()
+                    if passed:
+                        self._passed += 1
+                        downstream = self._downstream
+                        if downstream is not None:  # None: cancelled meanwhile, moot
+                            downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
+                except Exception as err:
+                    self._delivering_thread = None
+                    self._cancel_upstream()
+                    self._finish(err)  # the loop stays claimed: the subscription is over
+                    return
+                if passed:
+                    self._delivering_thread = None  # before the claim goes (see _take_back)
+                    idle.append(True)
+                    if self._missed:
+                        self._take_back()
+                    return
+                self._unclaim()
+            lock.acquire()  # refused: held like any other item
+            if self._done or self._cancelled:
+                lock.release()
+                return
+    self._hold_locked(value)
+
+
+def _hold_one(self: Drain[_In, _Out], value: _In) -> None:
+    """Hold one item that is not to go straight through, and claim or mark the loop."""
+    lock = self._lock
+    lock.acquire()
+    if self._done or self._cancelled:
+        lock.release()  # after the end nothing is taken, and nothing is owed
+        return
+    self._hold_locked(value)
+
+
+def _hold_locked(self: Drain[_In, _Out], value: _In) -> None:
+    """Under the lock, which it lets go: hold ``value`` (or, with no room, leave it to
+    ``_overflow``) and claim the loop (then run it here) or mark it."""
+    queue = self._queue
     if len(queue) >= self._capacity:
-        lock.release()
+        self._lock.release()
         self._overflow(value)
         return
     queue.append(value)
@@ -123,7 +180,7 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
         metrics.increment("received")
         metrics.set("depth", len(queue))
     claimed = self._claim_or_mark()
-    lock.release()
+    self._lock.release()
     if claimed:
         self._start_loop()
 
@@ -237,7 +294,7 @@ def _deliver_run(self: Drain[_In, _Out], run: list[_In]) -> None:
     lock.acquire()
     if not self._missed:
         self._delivering_thread = None
-        self._wip = False
+        self._idle.append(True)
         lock.release()
         return
     self._missed = False
@@ -262,9 +319,13 @@ def _claim_direct(self: Drain[_In, _Out], count: int = 1) -> int:
     held and there is demand, taking the demand of the items claimed; how many (0, and
     nothing done, if the direct path is closed)."""
     requested = self._requested
-    if self._wip or self._queue or self._direct_off or not requested:
+    idle = self._idle
+    if not idle or self._queue or self._direct_off or not requested:
         return 0
-    self._wip = True
+    try:
+        idle.pop()
+    except IndexError:  # taken meanwhile by the unlocked direct path
+        return 0
     if requested == UNBOUNDED:
         return count
     taken = count if requested >= count else requested
@@ -295,7 +356,7 @@ def _deliver_claimed(self: Drain[_In, _Out], value: _In, admit: Callable[[], boo
         self._finish(err)  # the loop stays claimed: the subscription is over
         return True
     self._delivering_thread = None  # before the claim goes (see _take_back)
-    self._wip = False
+    self._idle.append(True)
     if self._missed:
         self._take_back()
     return True
@@ -309,7 +370,8 @@ def _unclaim(self: Drain[_In, _Out]) -> None:
         if self._requested != UNBOUNDED:
             self._requested += 1
         self._delivering_thread = None
-        self._wip = self._missed = False
+        self._idle.append(True)
+        self._missed = False
 
 
 def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
@@ -325,12 +387,12 @@ def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
     runs here with the item's demand given back (the item still at the head, or already
     let go by the stage). Anything else is taken in by ``_accept``: the stage must not
     take the core's own direct path (it has its own ``_emit``)."""
-    lock, queue = self._lock, self._queue
+    lock, queue, idle = self._lock, self._queue, self._idle
     lock.acquire()
     requested = self._requested
     if (
         not requested
-        or self._wip
+        or not idle
         or queue
         or self._done
         or self._cancelled
@@ -339,7 +401,12 @@ def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
         lock.release()
         self._accept(value)
         return
-    self._wip = True  # the claim on the loop, and the item's demand, as _claim_direct
+    try:
+        idle.pop()  # the claim on the loop, and the item's demand, as _claim_direct
+    except IndexError:  # taken meanwhile by the unlocked direct path
+        lock.release()
+        self._accept(value)
+        return
     if requested != UNBOUNDED:
         self._requested = requested - 1
     queue.append(value)
@@ -366,6 +433,6 @@ def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
         self._run()
         return
     self._delivering_thread = None  # before the claim goes (see _take_back)
-    self._wip = False
+    idle.append(True)
     if self._missed:
         self._take_back()

@@ -9,9 +9,9 @@ item from upstream, held or passed straight on (``_arrival``).
 
 The loop (queue-drain with a work-in-progress claim)
 ----------------------------------------------------
-Whoever claims ``_wip`` under the lock becomes the loop's *owner* and runs passes until a
-pass ends with nothing missed; a claim attempted meanwhile, from any thread, only marks the
-loop as missed, so the owner passes again. Hence:
+Whoever takes the loop's claim (the one token in ``_idle``, taken under the lock) becomes
+the loop's *owner* and runs passes until a pass ends with nothing missed; a claim attempted
+meanwhile, from any thread, only marks the loop as missed, so the owner passes again. Hence:
 
 - every signal downstream comes from the owner: they never overlap (rule 1.3);
 - ``request`` from inside ``on_next`` only marks the loop, so the stack never deepens (3.3);
@@ -26,7 +26,8 @@ goes straight downstream if the loop is idle, nothing is held and there is deman
 *direct path*: the loop's claim taken for one item, and let go without the lock, see
 ``_take_back``; it keeps order because it is only taken with an empty queue and an idle loop);
 else it is held and the loop claimed or marked; with no room, the operator's ``_overflow``
-decides.
+decides. An item that needs nothing but to be handed on, under unbounded demand, takes the
+claim without the lock at all (``list.pop`` on ``_idle`` is one step of the interpreter).
 The loop's owner holds its own synchronous answers (items that arrive on its thread while
 it asks upstream) without the lock: upstream's signals never overlap (rule 1.3), and only
 the owner takes items out. ``docs/concepts/core.md`` draws the whole of it.
@@ -45,9 +46,11 @@ failed hook (``_violate``) goes ahead of them.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from reactivex import Observable, abc
@@ -124,9 +127,11 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "_emitted",
         "_error",
         "_finished",
+        "_free",
         "_fresh",
         "_hooks_emitted",
         "_hooks_request",
+        "_idle",
         "_kind",
         "_link_up",
         "_lock",
@@ -150,7 +155,6 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "_upstream",
         "_upstream_flow",
         "_violation",
-        "_wip",
     )
 
     _direct: bool | None = None
@@ -160,6 +164,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     """Whether this process's stages take direct paths at all (the core's, and an operator's
     own, such as circuit_break's); switched off only to check that every behaviour holds
     the same without them (the test suite's ``--without direct``)."""
+
+    _unlocked_claims = True
+    """Whether an item that needs nothing but to be handed on, under unbounded demand, may
+    take the loop's claim without the lock (the unlocked direct path, see ``_accept``);
+    switched off only to check that every behaviour holds the same without it (the test
+    suite's ``--without unlocked``)."""
 
     _emits_runs = True
     """Whether ``_emit`` may be given a run's ``append`` for a stage of ours below (see
@@ -200,7 +210,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._requested = 0
         self._fresh = 0  # demand added since the loop last called _on_request
         self._refused = 0  # items a failed pass handed on, counted when it fails
-        self._wip = False
+        self._idle = [True]  # the loop's claim: one token while no one holds it (see _loop)
         self._missed = False
         self._delivering_thread: int | None = None
         self._done = False
@@ -221,6 +231,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._hooks_emitted = type(self)._on_emitted is not Drain._on_emitted
         # Whether an item on the direct path needs nothing but to be handed on.
         self._plain_pass = metrics is None and not self._hooks_emitted
+        # Whether such an item may take the claim without the lock (set by ``start``).
+        self._free = False
         # Asked, as the loop's owner, before an item takes the direct path (None: always
         # yes); an item it refuses is held like any other (token_bucket pays tokens here).
         # Runs never go straight through a gated stage: they are held, and its loop sends them.
@@ -256,6 +268,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._use_scheduler(scheduler)
         downstream = self._downstream
         assert downstream is not None
+        # What the operator settled before this call decides the unlocked direct path.
+        self._free = self._plain_pass and not self._direct_off and self._unlocked_claims
         flow = isinstance(source, Flowable) and source.push_source is None
         if source is None:
             self._kind = "source"  # before on_subscribe, which may end it
@@ -384,16 +398,11 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._requested = total if total < UNBOUNDED else UNBOUNDED
         if self._hooks_request:
             self._fresh = add_demand(self._fresh, n)
-        # The demand and the claim on the loop (_claim_or_mark, inline) under one lock.
-        if self._wip:
-            self._missed = True
-            if self._wip:  # a direct path may let go without the lock: look again
-                lock.release()
-                return
-            self._missed = False
-        self._wip = True
+        # The demand and the claim on the loop (_claim_or_mark) under one lock.
+        claimed = self._claim_or_mark()
         lock.release()
-        self._start_loop()
+        if claimed:
+            self._start_loop()
 
     def cancel(self) -> None:
         with self._lock:
@@ -422,6 +431,8 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     _arrive_batch = _arrival._arrive_batch
     _accept_batch = _arrival._accept_batch
     _hold = _arrival._hold
+    _hold_one = _arrival._hold_one
+    _hold_locked = _arrival._hold_locked
     _deliver_run = _arrival._deliver_run
     _deliver_now = _arrival._deliver_now
     _claim_direct = _arrival._claim_direct
@@ -503,6 +514,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 return
             self._violation = error
             self._direct_off = True
+            self._free = False
         self._cancel_upstream()
         self.drain()
 
@@ -522,8 +534,28 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     @property
     def _in_delivery(self) -> bool:
-        """Whether the current thread is the loop's owner."""
+        """Whether the current thread is the loop's owner (as recorded by the loop and the
+        locked direct path; see ``_delivering_here``)."""
         return self._delivering_thread == _get_ident()
+
+    def _delivering_here(self) -> bool:
+        """Whether the current thread is inside a delivery of this stage, the unlocked direct
+        path included, which records no owner (it would cost a call per item): then this
+        stage's ``on_next`` is on the thread's stack twice, the outer call delivering and
+        the inner one the caller's. It reads the stack: for rare paths only (a producer
+        about to wait for room)."""
+        if self._in_delivery:
+            return True
+        codes = (_arrival._accept.__code__, _arrival._accept_called.__code__)
+        frame: FrameType | None = sys._getframe(1)
+        calls = 0
+        while frame is not None:
+            if frame.f_code in codes and frame.f_locals.get("self") is self:
+                calls += 1
+                if calls == 2:
+                    return True
+            frame = frame.f_back
+        return False
 
     # -- what inspect() sees -------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 These are methods of :class:`~._drain.Drain`, kept here as functions and bound in its
 class body; ``docs/concepts/core.md`` gives the contract of each mechanism.
 
-- **Who runs it:** whichever thread claims ``_wip`` under the lock (``_claim_or_mark``): a
-  requester, a producer, a timer, or the ``deliver_on`` scheduler. A thread that finds it
+- **Who runs it:** whichever thread takes the claim (``_idle``'s one token, under the lock
+  in ``_claim_or_mark``, without it on the unlocked direct path): a requester, a
+  producer, a timer, or the ``deliver_on`` scheduler. A thread that finds it
   claimed marks ``_missed`` and returns; the owner passes again before it lets go.
 - **What it guarantees:** every signal downstream and every operator hook (``_on_request``,
   ``_emit``, ``_on_emitted``, ``_holding``, ``_release``) runs on the owner, one at a time
@@ -41,31 +42,45 @@ RUN = 1024
 
 def _claim_or_mark(self: Drain[_In, _Out]) -> bool:
     """Under the lock: claim the idle loop (True: the caller runs it), or mark the
-    running one so that its owner passes again (False)."""
-    if self._wip:
+    running one so that its owner passes again (False).
+
+    The claim is the one token in ``_idle``: taken with ``pop``, given back with
+    ``append`` (each one step of the interpreter). The unlocked direct path takes and gives
+    it back without the lock (see ``_arrival._accept``), so a ``pop`` here may find it
+    gone after all: then the loop is marked like any claimed one."""
+    idle = self._idle
+    while True:
+        if idle:
+            try:
+                idle.pop()
+            except IndexError:  # taken meanwhile by the unlocked direct path
+                pass
+            else:
+                return True
         self._missed = True
-        if self._wip:  # a direct path may let go without the lock: look again
+        if not idle:  # a direct path may let go without the lock: look again
             return False
         self._missed = False
-    self._wip = True
-    return True
 
 
 def _take_back(self: Drain[_In, _Out]) -> None:
     """The loop was marked while the direct path delivered: claim it again (unless
     another thread has meanwhile, whose passes take the mark) and pass.
 
-    The direct path lets its claim go without the lock: it clears ``_wip``, then looks
-    at ``_missed``. Every mark is made under the lock by ``_claim_or_mark`` or
-    ``request``, which set ``_missed`` and then look at ``_wip`` again. Whatever the
+    The direct path lets its claim go without the lock: it gives the token back to
+    ``_idle``, then looks at ``_missed``. Every mark is made under the lock by
+    ``_claim_or_mark`` or ``request``, which set ``_missed`` and then look at ``_idle``
+    again. Whatever the
     interleaving (the interpreter runs one of these steps at a time), one of the two
     sees the other's write: either the marker finds the loop free and claims it, or the
     direct path finds the mark and comes here. ``_delivering_thread`` is cleared before
     the claim goes, so a new owner's own setting is never undone."""
+    idle = self._idle
     with self._lock:
-        if self._wip:
+        try:
+            idle.pop()
+        except IndexError:  # claimed by another thread, whose passes take the mark
             return
-        self._wip = True
         self._missed = False
     self._run()
 
@@ -106,7 +121,7 @@ def _run(self: Drain[_In, _Out]) -> None:
             with lock:
                 if not self._missed:
                     self._delivering_thread = None
-                    self._wip = False
+                    self._idle.append(True)  # the claim given up
                     return
                 self._missed = False
     except BaseException:
@@ -115,7 +130,7 @@ def _run(self: Drain[_In, _Out]) -> None:
         with lock:
             self._delivering_thread = None
             if not self._finished:
-                self._wip = False
+                self._idle.append(True)
         raise
     self._delivering_thread = None  # finished: the claim is kept, later drains do nothing
 

@@ -187,7 +187,7 @@ class _BoundedBuffer(Drain[_T, _T]):
 
     def _never_ends(self) -> str | None:
         """Why no other thread could ever make room while this one waits, if so."""
-        if self._in_delivery:
+        if self._delivering_here():
             return "on_next was called from inside a delivery, by the thread that makes room"
         consumer = blocking_consumer()
         if consumer is not None:

@@ -2,6 +2,8 @@
 
 - **Direct delivery** (``Drain._accept``): an item that arrives while the loop is idle,
   nothing is held and there is demand goes straight downstream on the producer's thread.
+- **The unlocked claim** (also ``Drain._accept``): such an item with nothing to count or
+  hook, under unbounded demand, takes the loop's claim without the lock.
 - **Runs** (the chain hand-off, ``Drain._arrive_batch``): a stage of ours hands the stage of
   ours below it a run of items in one call, taken in with one lock round trip.
 - **Fusion** (``rx_backpressure.pipe``): a run of consecutive exact reactivex operators
@@ -14,6 +16,7 @@ upstream and the thread seams hold the same.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,7 +29,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 import rx_backpressure as bp
-from rx_backpressure.core import Drain
+from rx_backpressure.core import UNBOUNDED, Drain
 from rx_backpressure.testing import DemandEvent, TestSubscriber, marbles, verify_flowable
 
 OPERATORS: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[Any]]]] = {
@@ -96,19 +99,21 @@ def test_direct_delivery_runs_on_the_producers_thread_and_holds_nothing() -> Non
 
 
 @pytest.mark.needs("direct")
+@pytest.mark.parametrize("demand", [1, UNBOUNDED], ids=["one", "unbounded"])
 @pytest.mark.parametrize(
     "name",
     ["bounded_buffer", "shed", "bounded_buffer with metrics", "token_bucket", "circuit_break"],
 )
 def test_what_arrives_while_the_direct_path_delivers_is_delivered_as_it_lets_go(
-    name: str,
+    name: str, demand: int
 ) -> None:
     # The direct path gives its claim up without the lock. While it delivers item 0, another
     # thread pushes item 1 (held: the loop is claimed) and another asks for one more: both
     # only mark the loop. Letting go, the direct path must see the marks and pass, so item 1
     # is out by the time the push of item 0 returns. (With metrics, the item takes the
     # direct path's longer form, which counts it. token_bucket pays a token on the way, and
-    # circuit_break calls its action: each has a direct path of its own form.)
+    # circuit_break calls its action: each has a direct path of its own form. Under
+    # unbounded demand, bounded_buffer, shed and token_bucket take the claim unlocked.)
     operators: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[int]]]] = {
         "bounded_buffer": lambda: bp.bounded_buffer(8),
         "shed": lambda: bp.shed(8),
@@ -117,7 +122,7 @@ def test_what_arrives_while_the_direct_path_delivers_is_delivered_as_it_lets_go(
         "circuit_break": lambda: bp.circuit_break(lambda item: item, max_pending=8),
     }
     subject: reactivex.subject.Subject[int] = reactivex.subject.Subject()
-    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=1)
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=demand)
     seen = subscriber.on_next
     threads: list[str] = []
 
@@ -137,6 +142,101 @@ def test_what_arrives_while_the_direct_path_delivers_is_delivered_as_it_lets_go(
     assert subscriber.values == [0, 1]
     assert threads == [threading.current_thread().name] * 2  # 0 went straight through
     subscriber.assert_no_violations()
+
+
+class CountingLock:
+    """A stage's lock that counts how often it is taken."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.taken = 0
+
+    def acquire(self, *args: Any) -> bool:
+        self.taken += 1
+        return bool(self.lock.acquire(*args))
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+@pytest.mark.needs("direct", "unlocked")
+@pytest.mark.parametrize(
+    ("demand", "taken"), [(UNBOUNDED, 0), (1_000, 100)], ids=["unbounded", "bounded"]
+)
+@pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket"])
+def test_under_unbounded_demand_an_item_goes_through_without_the_lock(
+    name: str, demand: int, taken: int
+) -> None:
+    # Unbounded demand needs no update per item, so the claim is all there is to take: with
+    # nothing to count or hook it is taken without the lock. A bounded demand is taken under
+    # it, one lock round trip an item.
+    operators: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[int]]]] = {
+        "bounded_buffer": lambda: bp.bounded_buffer(8),
+        "shed": lambda: bp.shed(8),
+        "token_bucket": lambda: bp.token_bucket(1000, 1.0),
+    }
+    subject: reactivex.subject.Subject[int] = reactivex.subject.Subject()
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=demand)
+    subject.pipe(operators[name]()).subscribe(subscriber)
+    stage = subject.observers[0]
+    assert isinstance(stage, Drain)
+    lock = stage._lock = CountingLock(stage._lock)  # type: ignore[assignment]
+    for item in range(100):
+        subject.on_next(item)
+    assert subscriber.values == list(range(100))
+    assert lock.taken == taken
+    assert stage._passed == 100  # every one straight through
+    subscriber.assert_no_violations()
+
+
+@pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket"])
+def test_producers_on_several_threads_at_once_are_delivered_one_at_a_time(
+    name: str, direct: bool
+) -> None:
+    # Four threads push into one Subject with no lock between them, under unbounded demand:
+    # the stage alone serializes them (its claim, taken with or without the lock), and each
+    # producer's items arrive in its order. bounded_buffer(16) is full now and then, so its
+    # producers also wait for room.
+    operators: dict[str, Callable[[], Callable[[Observable[Any]], bp.Flowable[Any]]]] = {
+        "bounded_buffer": lambda: bp.bounded_buffer(16),
+        "shed": lambda: bp.shed(4 * 3000),  # room for every item: none is shed
+        "token_bucket": lambda: bp.token_bucket(1e12, 1e12, max_pending=4 * 3000),  # never dry
+    }
+    subject: reactivex.subject.Subject[tuple[int, int]] = reactivex.subject.Subject()
+    guard = threading.Lock()
+    overlaps: list[tuple[int, int]] = []
+    values: list[tuple[int, int]] = []
+
+    def on_next(value: tuple[int, int]) -> None:
+        if not guard.acquire(blocking=False):
+            overlaps.append(value)
+            return
+        values.append(value)
+        if value[1] % 50 == 0:
+            time.sleep(0)  # let the other producers in while this item is delivered
+        guard.release()
+
+    subject.pipe(operators[name]()).subscribe(on_next)
+
+    def produce(producer: int) -> None:
+        for item in range(3000):
+            subject.on_next((producer, item))
+
+    producers = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
+    for thread in producers:
+        thread.start()
+    for thread in producers:
+        thread.join(30)
+        assert not thread.is_alive()
+    assert overlaps == []
+    for k in range(4):
+        assert [item for producer, item in values if producer == k] == list(range(3000))
 
 
 # -- fusion ----------------------------------------------------------------------------------

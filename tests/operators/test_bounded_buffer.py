@@ -28,7 +28,14 @@ from reactivex.testing import ReactiveTest
 
 import rx_backpressure as bp
 from rx_backpressure import bounded_buffer
-from rx_backpressure.core import BufferOverflowError, Flowable, Metrics, Subscriber, Subscription
+from rx_backpressure.core import (
+    UNBOUNDED,
+    BufferOverflowError,
+    Flowable,
+    Metrics,
+    Subscriber,
+    Subscription,
+)
 from rx_backpressure.testing import Demand, TestSubscriber, marbles, verify_flowable
 
 on_next = ReactiveTest.on_next
@@ -378,8 +385,8 @@ def test_a_source_that_pushes_everything_on_subscribe_fills_then_fails_as_if_ite
 class PushBack(TestSubscriber[str]):
     """Pushes two more items into ``subject`` from inside its first delivery."""
 
-    def __init__(self, subject: Subject[str]) -> None:
-        super().__init__(1)
+    def __init__(self, subject: Subject[str], demand: int = 1) -> None:
+        super().__init__(demand)
         self.subject = subject
 
     def on_next(self, value: str) -> None:
@@ -398,6 +405,21 @@ def test_a_producer_inside_a_delivery_fails_at_once() -> None:
     assert subscriber.errors == []  # it waits behind b
     subscriber.request(1)
     assert subscriber.values == ["a", "b"]
+    assert [str(e) for e in subscriber.errors] == [
+        "bounded_buffer is full (1 held) and overflow='block' cannot wait: on_next was "
+        "called from inside a delivery, by the thread that makes room"
+    ]
+    assert not subject.observers  # upstream was disposed
+
+
+def test_a_producer_inside_an_unbounded_delivery_fails_at_once() -> None:
+    # Under unbounded demand "a" goes through on the unlocked direct path, which records no
+    # owner thread: the buffer finds the delivery on the producer's own stack instead.
+    subject: Subject[str] = Subject()
+    subscriber = PushBack(subject, demand=UNBOUNDED)
+    bounded_buffer(1, timeout=5)(subject).subscribe(subscriber)  # a wait would end
+    subject.on_next("a")
+    assert subscriber.values == ["a", "b"]  # b, held during a's delivery, went next
     assert [str(e) for e in subscriber.errors] == [
         "bounded_buffer is full (1 held) and overflow='block' cannot wait: on_next was "
         "called from inside a delivery, by the thread that makes room"
