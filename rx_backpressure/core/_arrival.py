@@ -11,8 +11,8 @@ class body; ``docs/concepts/core.md`` gives the contract of each mechanism.
   and there is demand (the direct path, the loop's claim taken for that item or run and
   let go without the lock, see ``_loop._take_back``), else held with the loop claimed or
   marked. An item with nothing to count or hook, under unbounded demand, takes the claim
-  without the lock too (no lock at all). ``_admit``, set by a stage, gates single items on the direct path; runs never go
-  straight through a gated stage.
+  without the lock too (no lock at all). ``_admit``, set by a stage, gates single items on
+  the direct path; runs never go straight through a gated stage.
 - **What it guarantees:** order (the direct path is only taken with an empty queue and an
   idle loop), nothing past demand, and nothing held beyond ``capacity``: what finds no
   room meets the stage's ``_overflow`` policy.
@@ -388,6 +388,48 @@ def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
     let go by the stage). Anything else is taken in by ``_accept``: the stage must not
     take the core's own direct path (it has its own ``_emit``)."""
     lock, queue, idle = self._lock, self._queue, self._idle
+    if idle and self._free_calls and self._requested == UNBOUNDED:
+        # The same without the lock, as _accept's unlocked path: unbounded demand needs no
+        # update, and what is received is counted with the claim (``_passed``), or under
+        # the lock once the outcome is the loop's.
+        try:
+            idle.pop()
+        except IndexError:  # claimed meanwhile by another thread: taken in by _accept
+            self._accept(value)
+            return
+        if queue or self._done or self._cancelled or self._violation is not None:
+            idle.append(True)  # not for the direct path: the claim given back
+            if self._missed:
+                self._take_back()
+            self._accept(value)
+            return
+        queue.append(value)
+        handed = False
+        try:
+            out = self._call_arrived(value)
+            if out is not HELD:
+                queue.popleft()
+                handed = True
+                self._passed += 1  # received and handed on, even if downstream raises
+                downstream = self._downstream
+                if downstream is not None:  # None: cancelled meanwhile, the item moot
+                    downstream.on_next(out)  # type: ignore[arg-type]  # the stage's output
+        except Exception as err:  # the stage's call, or downstream's on_next: as in a pass
+            if not handed:
+                with lock:
+                    self._received += 1
+            self._cancel_upstream()
+            self._finish(err)  # the loop stays claimed: the subscription is over
+            return
+        if out is HELD:
+            with lock:
+                self._received += 1
+            self._run()
+            return
+        idle.append(True)
+        if self._missed:
+            self._take_back()
+        return
     lock.acquire()
     requested = self._requested
     if (

@@ -128,6 +128,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "_error",
         "_finished",
         "_free",
+        "_free_calls",
         "_fresh",
         "_hooks_emitted",
         "_hooks_request",
@@ -231,8 +232,9 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._hooks_emitted = type(self)._on_emitted is not Drain._on_emitted
         # Whether an item on the direct path needs nothing but to be handed on.
         self._plain_pass = metrics is None and not self._hooks_emitted
-        # Whether such an item may take the claim without the lock (set by ``start``).
-        self._free = False
+        # Whether such an item may take the claim without the lock (set by ``start``), and
+        # whether a called item may (``_accept_called``: nothing counted in ``metrics``).
+        self._free = self._free_calls = False
         # Asked, as the loop's owner, before an item takes the direct path (None: always
         # yes); an item it refuses is held like any other (token_bucket pays tokens here).
         # Runs never go straight through a gated stage: they are held, and its loop sends them.
@@ -270,6 +272,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         assert downstream is not None
         # What the operator settled before this call decides the unlocked direct path.
         self._free = self._plain_pass and not self._direct_off and self._unlocked_claims
+        self._free_calls = self._metrics is None and self._unlocked_claims
         flow = isinstance(source, Flowable) and source.push_source is None
         if source is None:
             self._kind = "source"  # before on_subscribe, which may end it
@@ -398,8 +401,20 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._requested = total if total < UNBOUNDED else UNBOUNDED
         if self._hooks_request:
             self._fresh = add_demand(self._fresh, n)
-        # The demand and the claim on the loop (_claim_or_mark) under one lock.
-        claimed = self._claim_or_mark()
+        # The demand and the claim on the loop (_claim_or_mark, inline) under one lock.
+        idle = self._idle
+        if not idle:
+            self._missed = True
+            if not idle:  # a direct path may let go without the lock: look again
+                lock.release()
+                return
+            self._missed = False
+        try:
+            idle.pop()
+        except IndexError:  # taken meanwhile by the unlocked direct path
+            claimed = self._claim_or_mark()
+        else:
+            claimed = True
         lock.release()
         if claimed:
             self._start_loop()
@@ -514,7 +529,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 return
             self._violation = error
             self._direct_off = True
-            self._free = False
+            self._free = self._free_calls = False
         self._cancel_upstream()
         self.drain()
 

@@ -15,6 +15,7 @@ upstream and the thread seams hold the same.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -169,17 +170,18 @@ class CountingLock:
 @pytest.mark.parametrize(
     ("demand", "taken"), [(UNBOUNDED, 0), (1_000, 100)], ids=["unbounded", "bounded"]
 )
-@pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket"])
+@pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket", "circuit_break"])
 def test_under_unbounded_demand_an_item_goes_through_without_the_lock(
     name: str, demand: int, taken: int
 ) -> None:
     # Unbounded demand needs no update per item, so the claim is all there is to take: with
-    # nothing to count or hook it is taken without the lock. A bounded demand is taken under
-    # it, one lock round trip an item.
+    # nothing to count or hook it is taken without the lock (circuit_break: in the form for
+    # a called item). A bounded demand is taken under it, one lock round trip an item.
     operators: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[int]]]] = {
         "bounded_buffer": lambda: bp.bounded_buffer(8),
         "shed": lambda: bp.shed(8),
         "token_bucket": lambda: bp.token_bucket(1000, 1.0),
+        "circuit_break": lambda: bp.circuit_break(lambda item: item * 10),
     }
     subject: reactivex.subject.Subject[int] = reactivex.subject.Subject()
     subscriber: TestSubscriber[int] = TestSubscriber(initial_request=demand)
@@ -189,13 +191,15 @@ def test_under_unbounded_demand_an_item_goes_through_without_the_lock(
     lock = stage._lock = CountingLock(stage._lock)  # type: ignore[assignment]
     for item in range(100):
         subject.on_next(item)
-    assert subscriber.values == list(range(100))
+    scale = 10 if name == "circuit_break" else 1
+    assert subscriber.values == [item * scale for item in range(100)]
     assert lock.taken == taken
-    assert stage._passed == 100  # every one straight through
+    snapshot = stage._inspect_stage()
+    assert (snapshot.received, snapshot.emitted, snapshot.held) == (100, 100, 0)
     subscriber.assert_no_violations()
 
 
-@pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket"])
+@pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket", "circuit_break"])
 def test_producers_on_several_threads_at_once_are_delivered_one_at_a_time(
     name: str, direct: bool
 ) -> None:
@@ -207,6 +211,7 @@ def test_producers_on_several_threads_at_once_are_delivered_one_at_a_time(
         "bounded_buffer": lambda: bp.bounded_buffer(16),
         "shed": lambda: bp.shed(4 * 3000),  # room for every item: none is shed
         "token_bucket": lambda: bp.token_bucket(1e12, 1e12, max_pending=4 * 3000),  # never dry
+        "circuit_break": lambda: bp.circuit_break(lambda item: item, max_pending=4 * 3000),
     }
     subject: reactivex.subject.Subject[tuple[int, int]] = reactivex.subject.Subject()
     guard = threading.Lock()
@@ -223,20 +228,30 @@ def test_producers_on_several_threads_at_once_are_delivered_one_at_a_time(
         guard.release()
 
     subject.pipe(operators[name]()).subscribe(on_next)
+    stage = subject.observers[0]
+    assert isinstance(stage, Drain)
 
     def produce(producer: int) -> None:
         for item in range(3000):
             subject.on_next((producer, item))
 
     producers = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
-    for thread in producers:
-        thread.start()
-    for thread in producers:
-        thread.join(30)
-        assert not thread.is_alive()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads take turns often, mid-item
+    try:
+        for thread in producers:
+            thread.start()
+        for thread in producers:
+            thread.join(30)
+            assert not thread.is_alive()
+    finally:
+        sys.setswitchinterval(interval)
     assert overlaps == []
     for k in range(4):
         assert [item for producer, item in values if producer == k] == list(range(3000))
+    snapshot = stage._inspect_stage()
+    assert (snapshot.received, snapshot.emitted, snapshot.held) == (12000, 12000, 0)
+    assert stage._passed < 12000  # some found the claim taken, and were held
 
 
 # -- fusion ----------------------------------------------------------------------------------
