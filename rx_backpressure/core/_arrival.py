@@ -63,6 +63,7 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
     update. A mark made meanwhile is taken as on the locked path (``_take_back``). This
     path records no owner thread (``_delivering_here`` finds it on the stack)."""
     idle = self._idle
+    direct = True
     if idle and self._free and self._requested == UNBOUNDED:
         try:
             idle.pop()
@@ -89,8 +90,7 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
                 self._take_back()
             if passed:
                 return
-            self._hold_one(value)  # refused, or the loop has items: behind them
-            return
+            direct = False  # refused, or the loop has items: held below, behind them
     queue = self._queue
     owner = self._delivering_thread
     if owner is not None and owner == _get_ident() and self._metrics is None:
@@ -113,7 +113,7 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
         lock.release()  # after the end nothing is taken, and nothing is owed
         return
     requested = self._requested
-    if requested and idle and not (queue or self._direct_off):
+    if direct and requested and idle and not (queue or self._direct_off):
         try:
             idle.pop()  # the direct path's claim (_claim_direct, inline: per item)
         except IndexError:  # taken meanwhile by the unlocked direct path: held below
@@ -152,25 +152,8 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
             if self._done or self._cancelled:
                 lock.release()
                 return
-    self._hold_locked(value)
-
-
-def _hold_one(self: Drain[_In, _Out], value: _In) -> None:
-    """Hold one item that is not to go straight through, and claim or mark the loop."""
-    lock = self._lock
-    lock.acquire()
-    if self._done or self._cancelled:
-        lock.release()  # after the end nothing is taken, and nothing is owed
-        return
-    self._hold_locked(value)
-
-
-def _hold_locked(self: Drain[_In, _Out], value: _In) -> None:
-    """Under the lock, which it lets go: hold ``value`` (or, with no room, leave it to
-    ``_overflow``) and claim the loop (then run it here) or mark it."""
-    queue = self._queue
     if len(queue) >= self._capacity:
-        self._lock.release()
+        lock.release()
         self._overflow(value)
         return
     queue.append(value)
@@ -180,7 +163,7 @@ def _hold_locked(self: Drain[_In, _Out], value: _In) -> None:
         metrics.increment("received")
         metrics.set("depth", len(queue))
     claimed = self._claim_or_mark()
-    self._lock.release()
+    lock.release()
     if claimed:
         self._start_loop()
 

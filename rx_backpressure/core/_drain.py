@@ -446,8 +446,6 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     _arrive_batch = _arrival._arrive_batch
     _accept_batch = _arrival._accept_batch
     _hold = _arrival._hold
-    _hold_one = _arrival._hold_one
-    _hold_locked = _arrival._hold_locked
     _deliver_run = _arrival._deliver_run
     _deliver_now = _arrival._deliver_now
     _claim_direct = _arrival._claim_direct
@@ -557,10 +555,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         """Whether the current thread is inside a delivery of this stage, the unlocked direct
         path included, which records no owner (it would cost a call per item): then this
         stage's ``on_next`` is on the thread's stack twice, the outer call delivering and
-        the inner one the caller's. It reads the stack: for rare paths only (a producer
-        about to wait for room)."""
+        the inner one the caller's. It reads the stack only while the claim is held with no
+        owner recorded, and is meant for rare paths (a producer about to wait for room)."""
         if self._in_delivery:
             return True
+        if self._idle or self._delivering_thread is not None:
+            return False  # no delivery, or one whose owner is recorded: another thread
         codes = (_arrival._accept.__code__, _arrival._accept_called.__code__)
         frame: FrameType | None = sys._getframe(1)
         calls = 0
