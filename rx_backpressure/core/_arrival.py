@@ -60,11 +60,9 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
     An item with nothing to count or hook (``_free``) under unbounded demand takes the
     claim with no lock at all (the unlocked direct path): ``_idle.pop()`` is one step of
     the interpreter, so two threads never both take the token, and the demand needs no
-    update. A mark made meanwhile is taken as on the locked path (``_take_back``). Neither
-    path records an owner thread for an item handed on inline (``_delivering_here`` finds
-    it on the stack)."""
+    update. A mark made meanwhile is taken as on the locked path (``_take_back``). This
+    path records no owner thread (``_delivering_here`` finds it on the stack)."""
     idle = self._idle
-    claimed = False  # the claim taken for this item, with its item of demand
     direct = True
     if idle and self._free and self._requested == UNBOUNDED:
         try:
@@ -73,92 +71,101 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
             pass
         else:
             if not (self._queue or self._done or self._cancelled):
-                claimed = True
-            else:
-                idle.append(True)  # not for the direct path: the claim given back
-                if self._missed:
-                    self._take_back()
-                direct = False  # held below, behind the items held (or not, after the end)
-    while True:  # at most twice: a second time for an item the gate refused
-        if not claimed:
-            queue = self._queue
-            owner = self._delivering_thread
-            if owner is not None and owner == _get_ident() and self._metrics is None:
-                # The loop's owner itself: a synchronous answer to a request it made.
-                # Upstream's signals never overlap (rule 1.3), so no one else appends
-                # meanwhile, and only this thread takes items out: it holds the item
-                # without the lock and passes again. (Metrics need the lock, to keep the
-                # depth exact.)
-                if self._done or self._cancelled:
-                    return
-                if len(queue) < self._capacity:
-                    queue.append(value)
-                    self._received += 1
-                    self._missed = True
-                else:
-                    self._overflow(value)
-                return
-            lock = self._lock
-            lock.acquire()
-            if self._done or self._cancelled:
-                lock.release()  # after the end nothing is taken, and nothing is owed
-                return
-            requested = self._requested
-            if direct and requested and idle and not (queue or self._direct_off):
+                admit = self._admit
                 try:
-                    idle.pop()  # the direct path's claim (_claim_direct, inline: per item)
-                except IndexError:  # taken meanwhile by the unlocked direct path: held below
-                    pass
-                else:
-                    if requested != UNBOUNDED:
-                        self._requested = requested - 1
-                    lock.release()
-                    if self._plain_pass:
-                        claimed = True
-                    else:
-                        if self._deliver_claimed(value, self._admit):
-                            return
-                        lock.acquire()  # refused: held like any other item
-                        if self._done or self._cancelled:
-                            lock.release()
-                            return
-            if not claimed:
-                if len(queue) >= self._capacity:
-                    lock.release()
-                    self._overflow(value)
+                    passed = admit is None or admit()
+                    if passed:
+                        self._passed += 1
+                        downstream = self._downstream
+                        if downstream is not None:  # None: cancelled meanwhile, moot
+                            downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
+                except Exception as err:
+                    self._cancel_upstream()
+                    self._finish(err)  # the loop stays claimed: the subscription is over
                     return
-                queue.append(value)
-                self._received += 1
-                metrics = self._metrics
-                if metrics is not None:  # under the lock: the depth is never a stale reading
-                    metrics.increment("received")
-                    metrics.set("depth", len(queue))
-                claimed = self._claim_or_mark()
-                lock.release()
-                if claimed:
-                    self._start_loop()
-                return
-        # The claim and the item's demand are this thread's, with nothing to count or
-        # hook (_deliver_claimed, inline: per item): ask the gate, hand the item on.
-        admit = self._admit
-        try:
-            passed = admit is None or admit()
-            if passed:
-                self._passed += 1
-                downstream = self._downstream
-                if downstream is not None:  # None: cancelled meanwhile, moot
-                    downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
-        except Exception as err:
-            self._cancel_upstream()
-            self._finish(err)  # the loop stays claimed: the subscription is over
-            return
-        if passed:
-            idle.append(True)  # the claim given back, then any mark taken (_take_back)
+            else:
+                passed = False
+            idle.append(True)  # the claim given back, then any mark taken
             if self._missed:
                 self._take_back()
+            if passed:
+                return
+            direct = False  # refused, or the loop has items: held below, behind them
+    queue = self._queue
+    owner = self._delivering_thread
+    if owner is not None and owner == _get_ident() and self._metrics is None:
+        # The loop's owner itself: a synchronous answer to a request it made. Upstream's
+        # signals never overlap (rule 1.3), so no one else appends meanwhile, and only
+        # this thread takes items out: it holds the item without the lock and passes
+        # again. (Metrics need the lock, to keep the depth exact.)
+        if self._done or self._cancelled:
             return
-        self._unclaim()  # refused: the claim and its demand given back, the item held
-        claimed = direct = False
+        if len(queue) < self._capacity:
+            queue.append(value)
+            self._received += 1
+            self._missed = True
+        else:
+            self._overflow(value)
+        return
+    lock = self._lock
+    lock.acquire()
+    if self._done or self._cancelled:
+        lock.release()  # after the end nothing is taken, and nothing is owed
+        return
+    requested = self._requested
+    if direct and requested and idle and not (queue or self._direct_off):
+        try:
+            idle.pop()  # the direct path's claim (_claim_direct, inline: per item)
+        except IndexError:  # taken meanwhile by the unlocked direct path: held below
+            pass
+        else:
+            if requested != UNBOUNDED:
+                self._requested = requested - 1
+            lock.release()
+            admit = self._admit
+            if not self._plain_pass:
+                if self._deliver_claimed(value, admit):
+                    return
+            else:
+                # _deliver_claimed with nothing to count or hook, inline: per item.
+                self._delivering_thread = _get_ident()
+                try:
+                    passed = admit is None or admit()
+                    if passed:
+                        self._passed += 1
+                        downstream = self._downstream
+                        if downstream is not None:  # None: cancelled meanwhile, moot
+                            downstream.on_next(value)  # type: ignore[arg-type]  # _In is _Out
+                except Exception as err:
+                    self._delivering_thread = None
+                    self._cancel_upstream()
+                    self._finish(err)  # the loop stays claimed: the subscription is over
+                    return
+                if passed:
+                    self._delivering_thread = None  # before the claim goes (see _take_back)
+                    idle.append(True)
+                    if self._missed:
+                        self._take_back()
+                    return
+                self._unclaim()
+            lock.acquire()  # refused: held like any other item
+            if self._done or self._cancelled:
+                lock.release()
+                return
+    if len(queue) >= self._capacity:
+        lock.release()
+        self._overflow(value)
+        return
+    queue.append(value)
+    self._received += 1
+    metrics = self._metrics
+    if metrics is not None:  # under the lock: the depth is never a stale reading
+        metrics.increment("received")
+        metrics.set("depth", len(queue))
+    claimed = self._claim_or_mark()
+    lock.release()
+    if claimed:
+        self._start_loop()
 
 
 def _arrive_batch(self: Drain[_In, _Out], values: list[_In]) -> None:
