@@ -254,6 +254,97 @@ def test_producers_on_several_threads_at_once_are_delivered_one_at_a_time(
     assert stage._passed < 12000  # some found the claim taken, and were held
 
 
+def test_a_chain_over_producers_on_several_threads_keeps_each_producers_order(
+    direct: bool,
+) -> None:
+    # The first stage takes pushed items (its claim unlocked under the chain's unbounded
+    # demand at the end, or not), the stages below take runs from it: four producers at
+    # once, nothing lost, no two deliveries overlapping, each producer's order kept.
+    subject: reactivex.subject.Subject[tuple[int, int]] = reactivex.subject.Subject()
+    guard = threading.Lock()
+    overlaps: list[tuple[int, int]] = []
+    values: list[tuple[int, int]] = []
+
+    def on_next(value: tuple[int, int]) -> None:
+        if not guard.acquire(blocking=False):
+            overlaps.append(value)
+            return
+        values.append(value)
+        if value[1] % 50 == 0:
+            time.sleep(0)
+        guard.release()
+
+    subject.pipe(
+        bp.bounded_buffer(16),
+        bp.token_bucket(1e12, 1e12),
+        bp.circuit_break(lambda item: item),
+        bp.shed(4 * 2000),
+    ).subscribe(on_next)
+
+    def produce(producer: int) -> None:
+        for item in range(2000):
+            subject.on_next((producer, item))
+
+    producers = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        for thread in producers:
+            thread.start()
+        for thread in producers:
+            thread.join(30)
+            assert not thread.is_alive()
+    finally:
+        sys.setswitchinterval(interval)
+    assert overlaps == []
+    for k in range(4):
+        assert [item for producer, item in values if producer == k] == list(range(2000))
+
+
+@pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket", "circuit_break"])
+def test_a_cancel_from_another_thread_stops_the_unlocked_path(name: str, direct: bool) -> None:
+    # Two producers push under unbounded demand while a third thread cancels: once the
+    # cancel has returned, at most the deliveries already under way finish (one per
+    # producer), and nothing arrives after the producers are done.
+    operators: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[int]]]] = {
+        "bounded_buffer": lambda: bp.bounded_buffer(16),
+        "shed": lambda: bp.shed(16),
+        "token_bucket": lambda: bp.token_bucket(1e12, 1e12, max_pending=10_000),
+        "circuit_break": lambda: bp.circuit_break(lambda item: item, max_pending=10_000),
+    }
+    subject: reactivex.subject.Subject[int] = reactivex.subject.Subject()
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=UNBOUNDED)
+    subject.pipe(operators[name]()).subscribe(subscriber)
+    started = threading.Event()
+    stop = threading.Event()
+
+    def produce() -> None:
+        item = 0
+        while not stop.is_set():
+            subject.on_next(item)
+            item += 1
+            if item == 500:
+                started.set()
+
+    producers = [threading.Thread(target=produce) for _ in range(2)]
+    for thread in producers:
+        thread.start()
+    try:
+        assert started.wait(30)
+        subscriber.cancel()
+        seen = len(subscriber.values)
+        time.sleep(0.05)  # the producers go on pushing into a cancelled stage
+        assert len(subscriber.values) <= seen + 2
+    finally:
+        stop.set()
+        for thread in producers:
+            thread.join(30)
+            assert not thread.is_alive()
+    assert not subject.observers  # upstream was let go
+    assert subscriber.errors == []
+    assert not subscriber.completed
+
+
 # -- fusion ----------------------------------------------------------------------------------
 
 EXACT: dict[str, Callable[[], Callable[[Observable[int]], Observable[int]]]] = {
