@@ -274,12 +274,14 @@ def test_a_chain_over_producers_on_several_threads_keeps_each_producers_order(
             time.sleep(0)
         guard.release()
 
-    subject.pipe(
-        bp.bounded_buffer(16),
-        bp.token_bucket(1e12, 1e12),
-        bp.circuit_break(lambda item: item),
-        bp.shed(4 * 2000),
-    ).subscribe(on_next)
+    chain = (
+        bp.bounded_buffer(16)(subject)
+        .pipe(bp.token_bucket(1e12, 1e12))
+        .pipe(bp.circuit_break(lambda item: item))
+        .pipe(bp.shed(4 * 2000))
+    )
+    chain.subscribe(on_next)
+    assert isinstance(chain, bp.Flowable)
 
     def produce(producer: int) -> None:
         for item in range(2000):
