@@ -10,13 +10,15 @@ from hypothesis import HealthCheck, settings
 
 from rx_backpressure.core import Drain, _bridge
 
-FAST_PATHS = ("direct", "runs", "through", "unlocked")
+FAST_PATHS = ("direct", "runs", "through", "unlocked", "asks")
 """The core's fast paths that ``--without`` switches off (see docs/concepts/core.md):
 ``direct``, an item or run that finds the loop idle, nothing held and demand goes straight
 downstream; ``runs``, stages of ours hand each other runs of items (the chain hand-off);
 ``through``, a bridged run of operators that never swallow an input is fed with no tap;
 ``unlocked``, an item with nothing to count or hook, under unbounded demand, takes the
-direct path's claim without the lock."""
+direct path's claim without the lock; ``asks``, a pull source takes a request made from
+inside its own pass (downstream's ``on_next`` on the loop's thread) without the lock and
+serves it in the same call."""
 
 # The machine is shared and noisy: hypothesis must judge behaviour, never speed.
 settings.register_profile(
@@ -66,6 +68,9 @@ def switch_off(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
         return
     if path == "unlocked":
         monkeypatch.setattr(Drain, "_unlocked_claims", False)
+        return
+    if path == "asks":
+        monkeypatch.setattr(Drain, "_unlocked_asks", False)
         return
     assert path == "direct", path
     monkeypatch.setattr(Drain, "_direct_paths", False)

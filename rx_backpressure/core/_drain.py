@@ -114,6 +114,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "__dict__",
         "__weakref__",
         "_admit",
+        "_asks_free",
         "_batch_down",
         "_cancelled",
         "_capacity",
@@ -139,6 +140,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "_metrics",
         "_missed",
         "_name",
+        "_owner_asked",
         "_passed",
         "_pending_upstream",
         "_plain_pass",
@@ -171,6 +173,17 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     take the loop's claim without the lock (the unlocked direct path, see ``_accept``);
     switched off only to check that every behaviour holds the same without it (the test
     suite's ``--without unlocked``)."""
+
+    _unlocked_asks = True
+    """Whether a stage that reads demand only as ``_emit``'s limit (``_asks_in_pass``) takes
+    a request made by its loop's owner during a pass without the lock (see ``request``);
+    switched off only to check that every behaviour holds the same without it (the test
+    suite's ``--without asks``)."""
+
+    _asks_in_pass = False
+    """True for a stage that reads demand only as ``_emit``'s limit and has no
+    ``_on_request`` hook (the pull sources): a request from its loop's owner, made from
+    inside a pass (downstream's ``on_next`` on this thread), is noted without the lock."""
 
     _emits_runs = True
     """Whether ``_emit`` may be given a run's ``append`` for a stage of ours below (see
@@ -210,6 +223,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         self._lock = threading.Lock()
         self._requested = 0
         self._fresh = 0  # demand added since the loop last called _on_request
+        self._owner_asked = 0  # demand asked by the loop's owner during its pass, not yet added
         self._refused = 0  # items a failed pass handed on, counted when it fails
         self._idle = [True]  # the loop's claim: one token while no one holds it (see _loop)
         self._missed = False
@@ -235,6 +249,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         # Whether such an item may take the claim without the lock (set by ``start``), and
         # whether a called item may (``_accept_called``: nothing counted in ``metrics``).
         self._free = self._free_calls = False
+        self._asks_free = self._asks_in_pass and self._unlocked_asks and not self._hooks_request
         # Asked, as the loop's owner, before an item takes the direct path (None: always
         # yes); an item it refuses is held like any other (token_bucket pays tokens here).
         # Runs never go straight through a gated stage: they are held, and its loop sends them.
@@ -392,6 +407,14 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             if error is not None:
                 self._violate(error)
                 return
+        if self._asks_free and self._delivering_thread == _get_ident():
+            # The loop's owner, asking from inside a pass (downstream's on_next): only this
+            # thread adds to ``_owner_asked`` and takes it into ``_requested`` (under the lock,
+            # where it takes the mark, ``_loop._add_asked``), and the stage reads demand
+            # only as ``_emit``'s limit, so the note and the mark need no lock.
+            self._owner_asked += n
+            self._missed = True
+            return
         lock = self._lock
         lock.acquire()
         if self._cancelled:
@@ -535,6 +558,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
 
     _claim_or_mark = _loop._claim_or_mark
     _take_back = _loop._take_back
+    _add_asked = _loop._add_asked
     drain = _loop.drain
     _start_loop = _loop._start_loop
     _scheduled_run = _loop._scheduled_run
@@ -642,7 +666,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             kind="push" if self._is_push_stage else self._kind,
             capacity=self._stage_capacity(),
             held=held,
-            demand=0 if self._finished else self._requested,
+            demand=0 if self._finished else min(self._requested + self._owner_asked, UNBOUNDED),
             pending=0 if self._finished else pending,
             received=received,
             emitted=emitted,

@@ -124,6 +124,8 @@ def _run(self: Drain[_In, _Out]) -> None:
                     self._idle.append(True)  # the claim given up
                     return
                 self._missed = False
+                if self._owner_asked:
+                    self._add_asked()
     except BaseException:
         # Only a terminal callback that raised (the subscription is over), or an
         # interrupt: then the claim is given up so the stream is not wedged.
@@ -133,6 +135,14 @@ def _run(self: Drain[_In, _Out]) -> None:
                 self._idle.append(True)
         raise
     self._delivering_thread = None  # finished: the claim is kept, later drains do nothing
+
+
+def _add_asked(self: Drain[_In, _Out]) -> None:
+    """Under the lock, by the loop's owner as it takes the mark: the demand its own thread
+    asked during the pass (``Drain.request``, for a stage with ``_asks_in_pass``) added."""
+    total = self._requested + self._owner_asked
+    self._requested = total if total < UNBOUNDED else UNBOUNDED
+    self._owner_asked = 0
 
 
 def _ended(self: Drain[_In, _Out]) -> bool:
@@ -174,8 +184,16 @@ def _pass(self: Drain[_In, _Out]) -> object:
                 if requested != UNBOUNDED or metrics is not None:
                     lock = self._lock
                     lock.acquire()
-                    if self._requested != UNBOUNDED:
-                        self._requested -= emitted
+                    left = self._requested
+                    if left != UNBOUNDED:
+                        left -= emitted
+                        asked = self._owner_asked
+                        if asked:  # _add_asked, inline: per pass of a stop-and-wait reader
+                            self._owner_asked = 0
+                            left += asked
+                            if left >= UNBOUNDED:
+                                left = UNBOUNDED
+                        self._requested = left
                     if metrics is not None:
                         metrics.increment("emitted", emitted)
                         metrics.set("depth", len(self._queue))

@@ -56,6 +56,8 @@ def from_iterable(iterable: Iterable[_T], *, name: str | None = None) -> Flowabl
 
 
 class _IterableDrain(Drain[_T, _T]):
+    _asks_in_pass = True  # demand is read only as _emit's limit: see Drain.request
+
     def __init__(
         self, downstream: Subscriber[_T], iterable: Iterable[_T], name: str | None = None
     ) -> None:
@@ -82,21 +84,45 @@ class _IterableDrain(Drain[_T, _T]):
             finally:  # what the iterator gave before it failed is kept, and counted
                 emitted = len(run) - before
         elif limit == 1:  # request(1) per item: no islice to build for one item
-            for item in iterator:
-                on_next(item)
-                emitted = 1
-                break
+            return self._emit_asked(on_next, iterator)
         else:
-            for item in islice(iterator, limit):
-                on_next(item)
-                emitted += 1
-                if self._cancelled:
-                    return emitted
+            try:
+                for item in islice(iterator, limit):
+                    emitted += 1  # handed on, even if downstream refuses it by raising
+                    on_next(item)
+                    if self._cancelled:
+                        return emitted
+            except Exception:
+                self._refused = emitted  # counted by the loop as it fails
+                raise
         if emitted < limit:
             self._done = True
         elif self._sequence is not None:
             self._position += emitted
             if self._position >= len(self._sequence):
+                self._done = True
+        return emitted
+
+    def _emit_asked(self, on_next: Callable[[_T], None], iterator: Iterator[_T]) -> int:
+        """``_emit`` for a demand of one, and whatever downstream asks meanwhile on this
+        thread (``_owner_asked``, see ``Drain.request``): a reader that requests one item from
+        each ``on_next`` is served in this one call, not in one pass of the loop each."""
+        emitted = 0
+        try:
+            for item in iterator:
+                emitted += 1  # handed on, even if downstream refuses it by raising
+                on_next(item)
+                if emitted > self._owner_asked or self._cancelled:
+                    break
+            else:
+                self._done = True
+        except Exception:
+            self._refused = emitted  # counted by the loop as it fails
+            raise
+        sequence = self._sequence
+        if sequence is not None:
+            self._position += emitted
+            if self._position >= len(sequence):
                 self._done = True
         return emitted
 

@@ -114,6 +114,8 @@ class Emitter1(Generic[_T]):
 
 
 class _GenerateDrain(Drain[_T, _T], Generic[_S, _T]):
+    _asks_in_pass = True  # demand is read only as _emit's limit: see Drain.request
+
     def __init__(
         self,
         downstream: Subscriber[_T],
@@ -129,7 +131,8 @@ class _GenerateDrain(Drain[_T, _T], Generic[_S, _T]):
     def _emit(self, on_next: Callable[[_T], None], limit: int) -> int:
         emitter = self._emitter
         emitted = 0
-        while emitted < limit and not self._done:
+        # Demand downstream asks on this thread meanwhile (_owner_asked) is taken in this call too.
+        while emitted < limit + self._owner_asked and not self._done:
             emitter._has_value = emitter._ended = False
             emitter._open = True
             try:
