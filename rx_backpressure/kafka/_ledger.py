@@ -1,24 +1,29 @@
 """The ledger: what was polled, what was acked, and what may be committed, per partition.
 
-Acks come from any thread, in any order; the poll thread records polled offsets and reads
-what to commit. Everything here is under one lock (``lock``; ``cond`` waits on it), which also
-wakes the poll thread when demand grows, an ack makes room under ``max_unacked``, delivery
-makes room under the read-ahead bound (``held``), enough acks call for a commit, or the
-subscription stops.
+Acks come from any thread, in any order (``ack``, bound as ``Record.ack``); the poll
+thread records polled records and reads what to commit. Everything here is under one lock
+(``lock``; ``cond`` waits on it), which also wakes the poll thread when demand grows, an
+ack makes room under ``max_unacked``, delivery makes room under the read-ahead bound
+(``held``), enough acks call for a commit, or the subscription stops.
 
-Per partition, ``pending`` holds the polled offsets not yet passed by the commit point, in
-the order they were polled (Kafka's order); ``acked`` those of them that were acked out of
-order. The commit point ``done`` is the offset after the longest run of acked offsets from
-the start with no unacked one in it, so a commit never skips an unprocessed record;
-``sent`` is the last point sent to the broker, ``committed`` the last it confirmed.
+Per partition, ``pending`` holds the polled records not yet passed by the commit point, in
+the order they were polled (Kafka's order; the head's timestamp is the oldest unacked
+one); ``acked`` the offsets of those of them that were acked out of order. The commit
+point ``done`` is the offset after the longest run of acked offsets from the start with no
+unacked one in it, so a commit never skips an unprocessed record; ``sent`` is the last
+point sent to the broker, ``committed`` the last it confirmed.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import TYPE_CHECKING
 
 from ..core import UNBOUNDED, add_demand
+
+if TYPE_CHECKING:
+    from ._record import Record
 
 
 class PartitionLedger:
@@ -33,7 +38,6 @@ class PartitionLedger:
         "partition",
         "pending",
         "sent",
-        "stamps",
         "topic",
     )
 
@@ -41,8 +45,7 @@ class PartitionLedger:
         self.ledger = ledger
         self.topic = topic
         self.partition = partition
-        self.pending: deque[int] = deque()
-        self.stamps: deque[float | None] = deque()  # the timestamps of ``pending``
+        self.pending: deque[Record] = deque()
         self.acked: set[int] = set()
         self.done: int | None = None  # the offset after the gap-free acked run
         self.committed: int | None = None  # the group's committed offset (-1: none), if read
@@ -111,35 +114,6 @@ class Ledger:
                 self.cond.notify()
             return slot
 
-    def ack(self, slot: PartitionLedger, offset: int) -> None:
-        lock = self.lock
-        lock.acquire()  # not ``with``: this runs once per record
-        pending = slot.pending
-        if not slot.live or not pending:
-            lock.release()
-            return  # moot (revoked), or acked already
-        head = pending[0]
-        if offset == head:  # the usual case: acks in the order of the records
-            pending.popleft()
-            slot.stamps.popleft()
-            acked = slot.acked
-            if acked:
-                while pending and pending[0] in acked:
-                    offset = pending.popleft()
-                    slot.stamps.popleft()
-                    acked.discard(offset)
-            slot.done = offset + 1
-        elif offset < head or offset in slot.acked:
-            lock.release()
-            return  # acked already
-        else:
-            slot.acked.add(offset)
-        unacked = self.unacked = self.unacked - 1
-        since_commit = self.since_commit = self.since_commit + 1
-        if unacked == self.max_unacked - 1 or since_commit == self.commit_every:
-            self.cond.notify()
-        lock.release()
-
     def to_commit(
         self, slots: list[PartitionLedger] | None = None, *, unconfirmed: bool = False
     ) -> list[tuple[PartitionLedger, int]]:
@@ -169,21 +143,56 @@ class Ledger:
     def oldest_unacked(self) -> float | None:
         """The timestamp of the oldest unacked record (the first gap of each partition)."""
         with self.lock:
-            stamps = [s.stamps[0] for s in self.partitions.values() if s.stamps]
+            stamps = [s.pending[0].timestamp for s in self.partitions.values() if s.pending]
         known = [stamp for stamp in stamps if stamp is not None]
         return min(known) if known else None
 
-    def polled(self, runs: list[tuple[PartitionLedger, list[int], list[float | None]]]) -> int:
+    def polled(self, runs: list[tuple[PartitionLedger, list[Record]]]) -> int:
         """Records were polled against demand (the poll thread), as runs of one partition
-        each: their offsets and timestamps, entered in one go; how many."""
+        each, entered in one go; how many."""
         count = 0
         with self.lock:
-            for slot, offsets, stamps in runs:
-                slot.pending.extend(offsets)
-                slot.stamps.extend(stamps)
-                count += len(offsets)
+            for slot, records in runs:
+                slot.pending.extend(records)
+                count += len(records)
             self.unacked += count
             self.held += count
             if self.wanted != UNBOUNDED:
                 self.wanted -= count
         return count
+
+
+def ack(record: Record) -> None:
+    """Mark this record processed, from any thread; a second call does nothing. After
+    its partition was revoked the ack is moot: the partition's new owner reads it again.
+
+    (The ledger's bookkeeping, bound as ``Record.ack``: one call per record.)"""
+    slot = record._slot
+    ledger = slot.ledger
+    lock = ledger.lock
+    lock.acquire()  # not ``with``: this runs once per record
+    pending = slot.pending
+    if not slot.live or not pending:
+        lock.release()
+        return  # moot (revoked), or acked already
+    head = pending[0]
+    if head is record:  # the usual case: acks in the order of the records
+        pending.popleft()
+        offset = record.offset
+        acked = slot.acked
+        if acked:
+            while pending and pending[0].offset in acked:
+                offset = pending.popleft().offset
+                acked.discard(offset)
+        slot.done = offset + 1
+    else:
+        offset = record.offset
+        if offset < head.offset or offset in slot.acked:
+            lock.release()
+            return  # acked already
+        slot.acked.add(offset)
+    unacked = ledger.unacked = ledger.unacked - 1
+    since_commit = ledger.since_commit = ledger.since_commit + 1
+    if unacked == ledger.max_unacked - 1 or since_commit == ledger.commit_every:
+        ledger.cond.notify()
+    lock.release()

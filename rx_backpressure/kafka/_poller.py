@@ -26,6 +26,8 @@ from ._lag import LagReader, LagReading
 from ._ledger import Ledger, PartitionLedger
 from ._record import Record, headers_of
 
+_new = object.__new__
+
 IDLE = 0.1
 """Seconds the poll thread waits at most between two polls of its consumer once paused."""
 
@@ -216,9 +218,8 @@ class Poller:
         serdes = self._key_serde is not None or self._value_serde is not None
         records: list[Record] = []
         append = records.append
-        runs: list[tuple[PartitionLedger, list[int], list[float | None]]] = []
-        offsets: list[int] = []
-        stamps: list[float | None] = []
+        runs: list[tuple[PartitionLedger, list[Record]]] = []
+        run: list[Record] = []
         topic: str | None = None
         partition: int | None = None
         slot: PartitionLedger | None = None
@@ -233,22 +234,26 @@ class Poller:
                     partition, topic = at, single or message.topic()
                     slot = partitions.get((topic, partition))  # type: ignore[arg-type]
                     if slot is not None:
-                        offsets, stamps = [], []
-                        runs.append((slot, offsets, stamps))
+                        run = []
+                        runs.append((slot, run))
                 if slot is None:  # not ours (any more): its owner reads it
                     continue
-                offset: int = message.offset()  # type: ignore[assignment]
                 key: Any = message.key()
                 value: Any = message.value()
                 if serdes:
                     key, value = self._deserialize(message, key, value)
                 kind, millis = message.timestamp()
-                stamp = millis / 1000 if kind else None
-                # The message is not kept: it would keep the collector busy.
-                headers = headers_of(message) if message.headers() else ()
-                append(Record(slot, offset, key, value, stamp, headers))
-                offsets.append(offset)
-                stamps.append(stamp)
+                # Record's fields set here rather than by its __init__: a call less per
+                # record. The message is not kept: it would keep the collector busy.
+                record = _new(Record)
+                record._slot = slot
+                record.offset = message.offset()  # type: ignore[assignment]
+                record.key = key
+                record.value = value
+                record.timestamp = millis / 1000 if kind else None
+                record.headers = headers_of(message) if message.headers() else ()
+                append(record)
+                run.append(record)
         finally:
             # What was taken before a failing message still goes out, ahead of the error.
             if records:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, Message
 
+from . import _ledger
+
 if TYPE_CHECKING:
     from ._ledger import PartitionLedger
 
@@ -63,11 +65,7 @@ class Record:
     def partition(self) -> int:
         return self._slot.partition
 
-    def ack(self) -> None:
-        """Mark this record processed, from any thread; a second call does nothing. After
-        its partition was revoked the ack is moot: the partition's new owner reads it again."""
-        slot = self._slot
-        slot.ledger.ack(slot, self.offset)
+    ack = _ledger.ack  # Mark this record processed, from any thread (see its docstring)
 
     def __repr__(self) -> str:
         return (
