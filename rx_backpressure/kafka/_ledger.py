@@ -6,9 +6,9 @@ thread records polled records and reads what to commit. Everything here is under
 ack makes room under ``max_unacked``, delivery makes room under the read-ahead bound
 (``held``), enough acks call for a commit, or the subscription stops.
 
-Per partition, ``pending`` holds the polled records not yet passed by the commit point, in
-the order they were polled (Kafka's order; the head's timestamp is the oldest unacked
-one); ``acked`` the offsets of those of them that were acked out of order. The commit
+Per partition, ``pending`` holds the polled offsets not yet passed by the commit point, in
+the order they were polled (Kafka's order), and ``stamps`` their timestamps; ``acked``
+those of them that were acked out of order. The commit
 point ``done`` is the offset after the longest run of acked offsets from the start with no
 unacked one in it, so a commit never skips an unprocessed record; ``sent`` is the last
 point sent to the broker, ``committed`` the last it confirmed.
@@ -16,6 +16,7 @@ point sent to the broker, ``committed`` the last it confirmed.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from typing import TYPE_CHECKING
@@ -38,14 +39,18 @@ class PartitionLedger:
         "partition",
         "pending",
         "sent",
+        "serial",
+        "stamps",
         "topic",
     )
 
-    def __init__(self, ledger: Ledger, topic: str, partition: int) -> None:
+    def __init__(self, ledger: Ledger, topic: str, partition: int, serial: int) -> None:
         self.ledger = ledger
         self.topic = topic
         self.partition = partition
-        self.pending: deque[Record] = deque()
+        self.serial = serial  # names this assignment in the records held for delivery
+        self.pending: deque[int] = deque()
+        self.stamps: deque[float | None] = deque()  # the timestamps of ``pending``
         self.acked: set[int] = set()
         self.done: int | None = None  # the offset after the gap-free acked run
         self.committed: int | None = None  # the group's committed offset (-1: none), if read
@@ -64,6 +69,9 @@ class Ledger:
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)  # waits and wakes under ``lock``
         self.partitions: dict[tuple[str, int], PartitionLedger] = {}
+        # The same by serial: what a record held for delivery names (see _poller._take).
+        self.serials: dict[int, PartitionLedger] = {}
+        self._next_serial = itertools.count()
         self.max_unacked = max_unacked
         self.commit_every = commit_every
         self.wanted = 0  # demand not yet polled for
@@ -101,7 +109,8 @@ class Ledger:
 
     def assign(self, topic: str, partition: int) -> PartitionLedger:
         with self.lock:
-            slot = self.partitions[(topic, partition)] = PartitionLedger(self, topic, partition)
+            slot = PartitionLedger(self, topic, partition, next(self._next_serial))
+            self.partitions[(topic, partition)] = self.serials[slot.serial] = slot
             return slot
 
     def revoke(self, topic: str, partition: int) -> PartitionLedger | None:
@@ -109,6 +118,7 @@ class Ledger:
         with self.lock:
             slot = self.partitions.pop((topic, partition), None)
             if slot is not None:
+                del self.serials[slot.serial]
                 slot.live = False
                 self.unacked -= slot.unacked
                 self.cond.notify()
@@ -143,18 +153,19 @@ class Ledger:
     def oldest_unacked(self) -> float | None:
         """The timestamp of the oldest unacked record (the first gap of each partition)."""
         with self.lock:
-            stamps = [s.pending[0].timestamp for s in self.partitions.values() if s.pending]
+            stamps = [s.stamps[0] for s in self.partitions.values() if s.stamps]
         known = [stamp for stamp in stamps if stamp is not None]
         return min(known) if known else None
 
-    def polled(self, runs: list[tuple[PartitionLedger, list[Record]]]) -> int:
+    def polled(self, runs: list[tuple[PartitionLedger, list[int], list[float | None]]]) -> int:
         """Records were polled against demand (the poll thread), as runs of one partition
-        each, entered in one go; how many."""
+        each: their offsets and timestamps, entered in one go; how many."""
         count = 0
         with self.lock:
-            for slot, records in runs:
-                slot.pending.extend(records)
-                count += len(records)
+            for slot, offsets, stamps in runs:
+                slot.pending.extend(offsets)
+                slot.stamps.extend(stamps)
+                count += len(offsets)
             self.unacked += count
             self.held += count
             if self.wanted != UNBOUNDED:
@@ -176,18 +187,20 @@ def ack(record: Record) -> None:
         lock.release()
         return  # moot (revoked), or acked already
     head = pending[0]
-    if head is record:  # the usual case: acks in the order of the records
+    offset = record.offset
+    if offset == head:  # the usual case: acks in the order of the records
         pending.popleft()
-        offset = record.offset
+        stamps = slot.stamps
+        stamps.popleft()
         acked = slot.acked
         if acked:
-            while pending and pending[0].offset in acked:
-                offset = pending.popleft().offset
+            while pending and pending[0] in acked:
+                offset = pending.popleft()
+                stamps.popleft()
                 acked.discard(offset)
         slot.done = offset + 1
     else:
-        offset = record.offset
-        if offset < head.offset or offset in slot.acked:
+        if offset < head or offset in slot.acked:
             lock.release()
             return  # acked already
         slot.acked.add(offset)

@@ -24,9 +24,7 @@ from ..core import Metrics
 from ._errors import KafkaSourceError
 from ._lag import LagReader, LagReading
 from ._ledger import Ledger, PartitionLedger
-from ._record import Record, headers_of
-
-_new = object.__new__
+from ._record import Polled, headers_of
 
 IDLE = 0.1
 """Seconds the poll thread waits at most between two polls of its consumer once paused."""
@@ -54,7 +52,7 @@ Deserializer = Callable[[bytes | None, SerializationContext], Any]
 class Sink(Protocol):
     """What the poll thread hands its records and its failure to (the drain)."""
 
-    def deliver(self, records: list[Record]) -> None: ...
+    def deliver(self, records: list[Polled]) -> None: ...
 
     def fail(self, error: Exception) -> None: ...
 
@@ -216,13 +214,15 @@ class Poller:
         partitions = self._ledger.partitions
         single = self._single_topic
         serdes = self._key_serde is not None or self._value_serde is not None
-        records: list[Record] = []
+        records: list[Polled] = []
         append = records.append
-        runs: list[tuple[PartitionLedger, list[Record]]] = []
-        run: list[Record] = []
+        runs: list[tuple[PartitionLedger, list[int], list[float | None]]] = []
+        offsets: list[int] = []
+        stamps: list[float | None] = []
         topic: str | None = None
         partition: int | None = None
         slot: PartitionLedger | None = None
+        serial = 0
         try:
             for message in messages:
                 error = message.error()
@@ -234,26 +234,24 @@ class Poller:
                     partition, topic = at, single or message.topic()
                     slot = partitions.get((topic, partition))  # type: ignore[arg-type]
                     if slot is not None:
-                        run = []
-                        runs.append((slot, run))
+                        serial = slot.serial
+                        offsets, stamps = [], []
+                        runs.append((slot, offsets, stamps))
                 if slot is None:  # not ours (any more): its owner reads it
                     continue
+                offset: int = message.offset()  # type: ignore[assignment]
                 key: Any = message.key()
                 value: Any = message.value()
                 if serdes:
                     key, value = self._deserialize(message, key, value)
                 kind, millis = message.timestamp()
-                # Record's fields set here rather than by its __init__: a call less per
-                # record. The message is not kept: it would keep the collector busy.
-                record = _new(Record)
-                record._slot = slot
-                record.offset = message.offset()  # type: ignore[assignment]
-                record.key = key
-                record.value = value
-                record.timestamp = millis / 1000 if kind else None
-                record.headers = headers_of(message) if message.headers() else ()
-                append(record)
-                run.append(record)
+                stamp = millis / 1000 if kind else None
+                # A tuple of plain values until delivery builds its Record (see Polled); the
+                # message is not kept either: the collector would have to look at it.
+                headers = headers_of(message) if message.headers() else ()
+                append((serial, offset, key, value, stamp, headers))
+                offsets.append(offset)
+                stamps.append(stamp)
         finally:
             # What was taken before a failing message still goes out, ahead of the error.
             if records:

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
 
 Headers = tuple[tuple[str, bytes | None], ...]
 
+Polled = tuple[int, int, Any, Any, "float | None", Headers]
+"""A record polled and not yet delivered: (its assignment's ``serial``, offset, key, value,
+timestamp, headers). Plain values in a tuple, which the garbage collector stops tracking at
+its first look (unless a deserializer made a container of the key or value), so the
+records in flight between the poll thread and delivery cost the collections nothing;
+the ``Record`` is built as it is delivered (``_source._TopicsDrain._emit``)."""
+
 
 def headers_of(message: Message) -> Headers:
     """The message's headers as ``(name, value)`` pairs, values as bytes."""

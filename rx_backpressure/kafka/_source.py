@@ -55,9 +55,11 @@ from ..core import (
 from ._config import CONSUMER_DEFAULTS, check_config, check_topic
 from ._ledger import Ledger
 from ._poller import Poller
-from ._record import Record
+from ._record import Polled, Record
 
 _log = logging.getLogger("rx_backpressure.kafka")
+
+_new = object.__new__
 
 
 def from_topics(
@@ -138,8 +140,9 @@ def from_topics(
     return Flowable(subscribe)
 
 
-class _TopicsDrain(Drain[Record, Record]):
-    """Holds polled records until they are delivered, on its own delivery thread."""
+class _TopicsDrain(Drain[Polled, Record]):
+    """Holds polled records until they are delivered, on its own delivery thread, and
+    builds each one's ``Record`` as it goes out (see ``Polled``)."""
 
     _log_as = _log.name
 
@@ -163,7 +166,7 @@ class _TopicsDrain(Drain[Record, Record]):
 
     # -- from the poll thread -------------------------------------------------------------
 
-    def deliver(self, records: list[Record]) -> None:
+    def deliver(self, records: list[Polled]) -> None:
         self._accept_batch(records)
 
     def fail(self, error: Exception) -> None:
@@ -182,15 +185,21 @@ class _TopicsDrain(Drain[Record, Record]):
 
     def _emit(self, on_next: Callable[[Record], None], limit: int) -> int:
         queue = self._queue
+        serials = self._ledger.serials  # live assignments only (changed under its lock)
         emitted = dropped = 0
         while emitted < limit:
             try:
-                record = queue.popleft()
+                polled = queue.popleft()
             except IndexError:
                 break
-            if not record._slot.live:  # its partition was revoked: the new owner reads it
+            slot = serials.get(polled[0])
+            if slot is None:  # its partition was revoked: the new owner reads it
                 dropped += 1
                 continue
+            # Record's fields set here rather than by its __init__: a call less a record.
+            record = _new(Record)
+            record._slot = slot
+            _, record.offset, record.key, record.value, record.timestamp, record.headers = polled
             try:
                 on_next(record)
             except Exception:

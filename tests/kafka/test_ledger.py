@@ -13,9 +13,9 @@ from rx_backpressure.kafka._ledger import Ledger, PartitionLedger
 def polled(ledger: Ledger, slot: PartitionLedger, offsets: list[int]) -> list[Record]:
     """Records at ``offsets`` of ``slot``'s partition, entered as one poll (timestamps are
     the offsets, in seconds)."""
-    records = [Record(slot, offset, None, b"v", float(offset), ()) for offset in offsets]
-    assert ledger.polled([(slot, records)]) == len(records)
-    return records
+    stamps: list[float | None] = [float(offset) for offset in offsets]
+    assert ledger.polled([(slot, list(offsets), stamps)]) == len(offsets)
+    return [Record(slot, offset, None, b"v", float(offset), ()) for offset in offsets]
 
 
 def test_acks_in_order_move_the_commit_point_record_by_record() -> None:
@@ -27,7 +27,8 @@ def test_acks_in_order_move_the_commit_point_record_by_record() -> None:
     assert (slot.done, ledger.unacked, ledger.since_commit) == (11, 2, 1)
     records[1].ack()
     records[2].ack()
-    assert (slot.done, ledger.unacked, ledger.since_commit, len(slot.pending)) == (13, 0, 3, 0)
+    assert (slot.done, ledger.unacked, ledger.since_commit) == (13, 0, 3)
+    assert (len(slot.pending), len(slot.stamps)) == (0, 0)
 
 
 def test_out_of_order_acks_wait_for_the_gap_then_move_past_all_of_them() -> None:
@@ -39,7 +40,12 @@ def test_out_of_order_acks_wait_for_the_gap_then_move_past_all_of_them() -> None
     # Offset 0 is not acked: nothing may be committed yet.
     assert (slot.done, slot.acked, ledger.unacked) == (None, {5, 2, 1}, 2)
     records[0].ack()
-    assert (slot.done, slot.acked, [r.offset for r in slot.pending]) == (3, {5}, [3, 5])
+    assert (slot.done, slot.acked, list(slot.pending), list(slot.stamps)) == (
+        3,
+        {5},
+        [3, 5],
+        [3.0, 5.0],
+    )
     records[3].ack()
     assert (slot.done, slot.acked, len(slot.pending), ledger.unacked) == (6, set(), 0, 0)
 
@@ -57,6 +63,8 @@ def test_a_second_ack_and_an_ack_after_revocation_are_moot() -> None:
     records[2].ack()
     assert (slot.done, ledger.unacked, ledger.since_commit) == (2, 0, 2)
     again = ledger.assign("t", 0)  # the partition comes back: a new slot, read afresh
+    assert again.serial != slot.serial
+    assert ledger.serials == {again.serial: again}  # what delivery finds: live ones only
     fresh = polled(ledger, again, [2])
     records[2].ack()  # the old record's ack still counts for nothing
     assert (again.done, ledger.unacked) == (None, 1)

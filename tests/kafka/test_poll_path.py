@@ -3,12 +3,13 @@ for the broker, and records read from one topic, several, or a pattern."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import Any
 
 from confluent_kafka import KafkaError, TopicPartition
 
-from rx_backpressure import Metrics, inspect
+from rx_backpressure import Metrics, Subscription, inspect
 from rx_backpressure.kafka import Record, from_topics
 from rx_backpressure.testing import TestSubscriber
 
@@ -56,6 +57,54 @@ def test_the_source_holds_at_most_two_polls_ahead_of_a_subscriber_that_takes_its
         assert inspect(subscription)[0].held == 0
     finally:
         subscription.dispose()
+
+
+def test_records_waiting_for_delivery_are_plain_tuples_the_collector_stops_tracking(
+    broker: str,
+) -> None:
+    # Held records are (serial, offset, key, value, timestamp, headers) tuples, which the
+    # garbage collector untracks at its first look: a backlog in flight costs collections
+    # nothing. The Record is built as it is delivered, and its ack commits as ever.
+    topic = topic_of(broker, 1, 60)
+    release = threading.Event()
+    seen: list[Record] = []
+    taken: list[Subscription] = []
+
+    class Slow:
+        def on_subscribe(self, subscription: Subscription) -> None:
+            taken.append(subscription)
+            subscription.request(60)
+
+        def on_next(self, record: Record) -> None:
+            if not seen:
+                assert release.wait(WAIT)
+            seen.append(record)
+            record.ack()
+
+        def on_error(self, error: Exception) -> None:
+            raise error
+
+        def on_completed(self) -> None:
+            pass
+
+    group = unique("group")
+    from_topics(topic, consumer_config(broker, group), max_poll=20).subscribe(Slow())
+    drain = taken[0]
+    try:
+        wait_for(lambda: inspect(drain)[0].held == 39, what="two polls")
+        held = list(drain._queue)  # type: ignore[attr-defined]
+        gc.collect()
+        assert [gc.is_tracked(entry) for entry in held] == [False] * 39
+        assert [entry[1] for entry in held] == list(range(1, 40))  # offsets 1..39
+        release.set()
+        wait_for(lambda: len(seen) == 60, what="all 60")
+        assert [record.offset for record in seen] == list(range(60))
+        assert {(record.topic, record.partition) for record in seen} == {(topic, 0)}
+        assert [record.value for record in seen] == [str(i).encode() for i in range(60)]
+    finally:
+        release.set()
+        drain.cancel()  # commits what was acked
+    assert committed(broker, group, topic, 1) == [60]
 
 
 def test_periodic_commits_are_confirmed_and_heard_by_a_user_on_commit(broker: str) -> None:
