@@ -106,13 +106,15 @@ class _IterableDrain(Drain[_T, _T]):
     def _emit_asked(self, on_next: Callable[[_T], None], iterator: Iterator[_T]) -> int:
         """``_emit`` for a demand of one, and whatever downstream asks meanwhile on this
         thread (``_owner_asked``, see ``Drain.request``): a reader that requests one item from
-        each ``on_next`` is served in this one call, not in one pass of the loop each."""
+        each ``on_next`` is served in this one call, not in one pass of the loop each.
+        (Asks from before the call are the pass's to add: a run is never made longer.)"""
         emitted = 0
+        before = self._owner_asked
         try:
             for item in iterator:
                 emitted += 1  # handed on, even if downstream refuses it by raising
                 on_next(item)
-                if emitted > self._owner_asked or self._cancelled:
+                if emitted > self._owner_asked - before or self._cancelled:
                     break
             else:
                 self._done = True

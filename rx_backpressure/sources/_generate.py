@@ -131,7 +131,9 @@ class _GenerateDrain(Drain[_T, _T], Generic[_S, _T]):
     def _emit(self, on_next: Callable[[_T], None], limit: int) -> int:
         emitter = self._emitter
         emitted = 0
-        # Demand downstream asks on this thread meanwhile (_owner_asked) is taken in this call too.
+        # Demand downstream asks on this thread meanwhile (_owner_asked) is taken in this call
+        # too; asks from before it are the pass's to add (a run is never made longer).
+        limit -= self._owner_asked
         while emitted < limit + self._owner_asked and not self._done:
             emitter._has_value = emitter._ended = False
             emitter._open = True

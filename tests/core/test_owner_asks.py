@@ -22,7 +22,7 @@ from conftest import ask_from_threads
 
 import rx_backpressure as bp
 from rx_backpressure import Emitter1
-from rx_backpressure.core import Drain, Subscription
+from rx_backpressure.core import RUN, UNBOUNDED, Drain, Subscription
 from rx_backpressure.testing import TestSubscriber, marbles
 
 
@@ -369,3 +369,26 @@ def test_a_cancel_from_another_thread_stops_a_reader_that_never_stops_asking(nam
     assert values == list(range(last))
     assert not reader.completed
     assert reader.errors == []
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+@pytest.mark.parametrize("capacity", [1025, 2048, 3000])
+def test_a_run_to_a_stage_below_is_never_longer_than_a_run(name: str, capacity: int) -> None:
+    # The buffer below asks again from inside the run it was handed (on this thread): those
+    # asks are added at the end of the pass, so the next run of the same pass stays within
+    # RUN items, however short the demand left for it.
+    sizes: list[int] = []
+    original = Drain._arrive_batch
+
+    def counted(self: Drain[Any, Any], values: list[Any]) -> None:
+        sizes.append(len(values))
+        original(self, values)
+
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=UNBOUNDED)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Drain, "_arrive_batch", counted)
+        SOURCES[name](10_000).pipe(bp.bounded_buffer(capacity)).subscribe(subscriber)
+    assert subscriber.values == list(range(10_000))
+    assert sizes
+    assert max(sizes) <= RUN
+    subscriber.assert_no_violations()
