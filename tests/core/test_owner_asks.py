@@ -371,6 +371,7 @@ def test_a_cancel_from_another_thread_stops_a_reader_that_never_stops_asking(nam
     assert reader.errors == []
 
 
+@pytest.mark.needs("runs")
 @pytest.mark.parametrize("name", list(SOURCES))
 @pytest.mark.parametrize("capacity", [1025, 2048, 3000])
 def test_a_run_to_a_stage_below_is_never_longer_than_a_run(name: str, capacity: int) -> None:
