@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from rx_backpressure import Emitter1, Flowable, generate
 from rx_backpressure.core import Drain, _bridge
 
 FAST_PATHS = ("direct", "runs", "through", "unlocked", "asks")
@@ -90,3 +91,39 @@ def ask_from_threads(subscription: Any, threads: int, times: int, n: int = 1) ->
     for thread in askers:
         thread.join(30)
         assert not thread.is_alive(), "a requesting thread hung"
+
+
+class CountingLock:
+    """A stage's lock that counts how often it is taken (put in place of ``_lock``)."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.taken = 0
+
+    def acquire(self, *args: Any) -> bool:
+        self.taken += 1
+        return bool(self.lock.acquire(*args))
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def upto(n: int, calls: list[int] | None = None) -> Flowable[int]:
+    """``generate`` of 0, 1, ..., n-1, completing in the call that gives n-1 (no extra call
+    to find the end); each step's state goes into ``calls``, if given."""
+
+    def step(state: int, emitter: Emitter1[int]) -> int:
+        if calls is not None:
+            calls.append(state)
+        emitter.next(state)
+        if state == n - 1:
+            emitter.complete()
+        return state + 1
+
+    return generate(0, step)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import reactivex
-from conftest import ask_from_threads, switch_off
+from conftest import CountingLock, ask_from_threads, switch_off
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
@@ -143,27 +143,6 @@ def test_what_arrives_while_the_direct_path_delivers_is_delivered_as_it_lets_go(
     assert subscriber.values == [0, 1]
     assert threads == [threading.current_thread().name] * 2  # 0 went straight through
     subscriber.assert_no_violations()
-
-
-class CountingLock:
-    """A stage's lock that counts how often it is taken."""
-
-    def __init__(self, lock: Any) -> None:
-        self.lock = lock
-        self.taken = 0
-
-    def acquire(self, *args: Any) -> bool:
-        self.taken += 1
-        return bool(self.lock.acquire(*args))
-
-    def release(self) -> None:
-        self.lock.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *_: object) -> None:
-        self.release()
 
 
 @pytest.mark.needs("direct", "unlocked")

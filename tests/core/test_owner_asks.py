@@ -11,6 +11,7 @@ behaviour here holds the same, save the pins marked ``needs("asks")``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import threading
@@ -18,10 +19,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import ask_from_threads
+from conftest import CountingLock, ask_from_threads, upto
 
 import rx_backpressure as bp
-from rx_backpressure import Emitter1
 from rx_backpressure.core import RUN, UNBOUNDED, Drain, Subscription
 from rx_backpressure.testing import TestSubscriber, marbles
 
@@ -57,46 +57,30 @@ class StopAndWait:
         self.completed = True
 
 
-class CountingLock:
-    """A stage's lock that counts how often it is taken."""
-
-    def __init__(self, lock: Any) -> None:
-        self.lock = lock
-        self.taken = 0
-
-    def acquire(self, *args: Any) -> bool:
-        self.taken += 1
-        return bool(self.lock.acquire(*args))
-
-    def release(self) -> None:
-        self.lock.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *_: object) -> None:
-        self.release()
-
-
-def count(n: int, calls: list[int] | None = None) -> bp.Flowable[int]:
-    """``generate`` of 0..n-1, completing in the call that gives n-1."""
-
-    def step(state: int, emitter: Emitter1[int]) -> int:
-        if calls is not None:
-            calls.append(state)
-        emitter.next(state)
-        if state == n - 1:
-            emitter.complete()
-        return state + 1
-
-    return bp.generate(0, step)
-
-
 SOURCES: dict[str, Callable[[int], bp.Flowable[int]]] = {
     "from_iterable(range)": lambda n: bp.from_iterable(range(n)),
     "from_iterable(generator)": lambda n: bp.from_iterable(iter(range(n))),
-    "generate": count,
+    "generate": upto,
 }
+
+
+@contextlib.contextmanager
+def turns_often() -> Iterator[None]:
+    """Threads take turns every 10 µs, mid-item, while the block runs."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def subscribed_on_a_thread(source: bp.Flowable[int], reader: StopAndWait) -> threading.Thread:
+    """A started thread that subscribes ``reader`` to ``source`` (and so runs its loop);
+    a daemon, so that a test that fails with it stuck still ends."""
+    thread = threading.Thread(target=lambda: source.subscribe(reader), daemon=True)
+    thread.start()
+    return thread
 
 
 @pytest.mark.needs("asks")
@@ -170,7 +154,7 @@ def test_a_generator_is_read_only_as_far_as_the_asks_reach() -> None:
 def test_generate_steps_once_per_item_asked() -> None:
     calls: list[int] = []
     reader = StopAndWait(more=lambda count: count < 5)
-    count(100, calls).subscribe(reader)
+    upto(100, calls).subscribe(reader)
     assert reader.values == calls == list(range(5))
 
 
@@ -272,17 +256,12 @@ def test_asks_from_the_owner_and_requests_from_other_threads_add_up_exactly(name
 
     reader = Reader()
     reader.before_first = first_request
-    owner = threading.Thread(target=lambda: SOURCES[name](100_000).subscribe(reader), daemon=True)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        owner.start()
+    with turns_often():
+        owner = subscribed_on_a_thread(SOURCES[name](100_000), reader)
         assert started.wait(10)
         ask_from_threads(subscription[0], threads=4, times=500)
         owner.join(30)
         assert not owner.is_alive()
-    finally:
-        sys.setswitchinterval(interval)
     assert overlaps == []
     assert values == list(range(1 + 3000 + 2000))
     snapshot = subscription[0]._inspect_stage()  # type: ignore[attr-defined]
@@ -310,30 +289,27 @@ def test_requests_from_other_threads_during_a_stop_and_wait_pass_add_up_exactly(
 
     reader = Reader()
     reader.before_first = subscription.append
-    owner = threading.Thread(target=lambda: SOURCES[name](1_000_000).subscribe(reader), daemon=True)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
     try:
-        owner.start()
-        assert inside.wait(10)
-        askers = threading.Thread(
-            target=lambda: ask_from_threads(subscription[0], threads=4, times=250)
-        )
-        askers.start()
-        askers.join(30)
-        assert not askers.is_alive()
-        # Their demand went in under the lock, not as the owner's: the owner's nine asks
-        # (from items 0..8) wait for the end of its call, unless the path is switched off.
-        source = subscription[0]
-        assert isinstance(source, Drain)
-        asked = 9 if Drain._unlocked_asks else 0
-        assert (source._requested, source._owner_asked) == (1 + 1000, asked)
-        let_go.set()
-        owner.join(30)
-        assert not owner.is_alive()
+        with turns_often():
+            owner = subscribed_on_a_thread(SOURCES[name](1_000_000), reader)
+            assert inside.wait(10)
+            askers = threading.Thread(
+                target=lambda: ask_from_threads(subscription[0], threads=4, times=250)
+            )
+            askers.start()
+            askers.join(30)
+            assert not askers.is_alive()
+            # Their demand went in under the lock, not as the owner's: the owner's nine
+            # asks (from items 0..8) wait for the end of its call, unless the path is off.
+            source = subscription[0]
+            assert isinstance(source, Drain)
+            asked = 9 if Drain._unlocked_asks else 0
+            assert (source._requested, source._owner_asked) == (1 + 1000, asked)
+            let_go.set()
+            owner.join(30)
+            assert not owner.is_alive()
     finally:
         let_go.set()
-        sys.setswitchinterval(interval)
     assert values == list(range(1 + 20_000 + 1000))
 
 
@@ -354,10 +330,9 @@ def test_a_cancel_from_another_thread_stops_a_reader_that_never_stops_asking(nam
     endless: dict[str, Callable[[], bp.Flowable[int]]] = {
         "from_iterable(range)": lambda: bp.from_iterable(range(10**12)),
         "from_iterable(generator)": lambda: bp.from_iterable(itertools.count()),
-        "generate": lambda: count(10**12),
+        "generate": lambda: upto(10**12),
     }
-    owner = threading.Thread(target=lambda: endless[name]().subscribe(reader), daemon=True)
-    owner.start()
+    owner = subscribed_on_a_thread(endless[name](), reader)
     try:
         assert enough.wait(30)
         assert reader.subscription is not None

@@ -5,26 +5,12 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from conftest import ask_from_threads
+from conftest import ask_from_threads, upto
 from reactivex import operators as ops
 
 import rx_backpressure as bp
 from rx_backpressure import Emitter1, generate
 from rx_backpressure.testing import TestSubscriber, marbles, verify_flowable
-
-
-def upto(n: int, calls: list[int] | None = None) -> bp.Flowable[int]:
-    """0, 1, ..., n-1, completing in the call that gives n-1 (no extra call to find the end)."""
-
-    def step(state: int, emitter: Emitter1[int]) -> int:
-        if calls is not None:
-            calls.append(state)
-        emitter.next(state)
-        if state == n - 1:
-            emitter.complete()
-        return state + 1
-
-    return generate(0, step)
 
 
 def test_passes_the_rule_suite() -> None:
