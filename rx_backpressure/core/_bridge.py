@@ -269,6 +269,10 @@ class _Bridge(Subscription):
         self._requested = 0
         self._swallowed = 0
         self.one_for_one = False  # the operator never swallows an input: no tap needed
+        self.direct = False  # outputs go to the subscriber's on_next, uncounted (see connect)
+        self._below: Subscriber[Any] | None = None
+        self.source_failed = False  # the source signalled an error (see _Link.on_error)
+        self._failed = False  # an error went downstream
 
     def connect(self, op: Operator, scheduler: abc.SchedulerBase | None) -> None:
         downstream = self._downstream
@@ -278,8 +282,15 @@ class _Bridge(Subscription):
             return
         self.one_for_one = keeps_demand_exact(op, ONE_FOR_ONE)
         output: Observable[Any] = op(_Tapped(self))
+        on_next: Callable[[Any], None] = self._on_next
+        if self.one_for_one and getattr(downstream, "_keeps_on_next", False):
+            # Outputs are inputs one for one, counted by the source: the subscriber's own
+            # on_next takes them, one frame less per item (it is set for good by now).
+            on_next = downstream.on_next
+            self.direct = True
+            self._below = downstream  # kept after the end, for inspect
         self._link.disposable = output.subscribe(
-            self._on_next, self._on_error, self._on_completed, scheduler=scheduler
+            on_next, self._on_error, self._on_completed, scheduler=scheduler
         )
 
     # -- Subscription ---------------------------------------------------------------------
@@ -312,6 +323,20 @@ class _Bridge(Subscription):
 
     def _inspect_stage(self) -> StageSnapshot:
         produced = self.produced
+        reading = getattr(self._link_up, "_inspect_stage", None)
+        fed = None if reading is None else reading().emitted  # handed to the operator
+        if self.direct:
+            # Not counted here: what the stage below took in, or else (a plain callback
+            # below) what the source emitted, one output for each input, less the input an
+            # operator failed on (the last one the source handed it).
+            below = getattr(self._below, "_inspect_stage", None)
+            if below is not None:
+                produced = below().received or 0
+            elif fed is not None:
+                produced = max(fed - (self._failed and not self.source_failed), 0)
+        received = produced + self._swallowed
+        if self.one_for_one and fed is not None:
+            received = max(received, fed)  # an input the operator failed on counts too
         requested = self._requested
         ended = self._cancelled
         demand = requested if requested >= UNBOUNDED else requested - produced
@@ -321,7 +346,7 @@ class _Bridge(Subscription):
             held=0,
             demand=0 if ended else demand,
             pending=0 if ended else demand,  # asked upstream one for one
-            received=produced + self._swallowed,
+            received=received,
             emitted=produced,
             dropped=0,
             ended=ended,
@@ -367,6 +392,7 @@ class _Bridge(Subscription):
             downstream.on_next(value)
 
     def _on_error(self, error: Exception) -> None:
+        self._failed = True
         self._end().on_error(error)
 
     def _on_completed(self) -> None:
@@ -430,7 +456,7 @@ class _Tapped(Observable[Any]):
 class _Link:
     """Between the source and the operator: what the source sees of the operator."""
 
-    __slots__ = ("_bridge", "on_completed", "on_error")
+    __slots__ = ("_bridge", "_on_error", "on_completed")
 
     def __init__(
         self,
@@ -440,7 +466,7 @@ class _Link:
         on_completed: Callable[[], None],
     ) -> None:
         self._bridge = bridge
-        self.on_error = on_error
+        self._on_error = on_error
         self.on_completed = on_completed
         self._operator(on_next)
 
@@ -450,6 +476,10 @@ class _Link:
 
     def on_subscribe(self, subscription: Subscription) -> None:
         self._bridge.source_subscribed(subscription)
+
+    def on_error(self, error: Exception) -> None:
+        self._bridge.source_failed = True  # the failure is not the operator's (inspect)
+        self._on_error(error)
 
 
 class _Through(_Link):

@@ -185,6 +185,10 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     ``_on_request`` hook (the pull sources): a request from its loop's owner, made from
     inside a pass (downstream's ``on_next`` on this thread), is noted without the lock."""
 
+    _keeps_on_next = True
+    """A stage's ``on_next`` is set for good once ``on_subscribe`` has returned, so a bridge
+    above may hand its outputs straight to it (see ``_bridge._Bridge.connect``)."""
+
     _emits_runs = True
     """Whether ``_emit`` may be given a run's ``append`` for a stage of ours below (see
     ``_emit_run``); False for an operator that must see each ``on_next`` return."""

@@ -249,6 +249,8 @@ class _UnboundedSubscriber(Generic[_T]):
 
     __slots__ = ("_next", "_subscription", "on_completed", "on_error", "on_next")
 
+    _keeps_on_next = True  # set for good in on_subscribe (see _bridge._Bridge.connect)
+
     on_next: abc.OnNext[_T]
     on_error: abc.OnError
     on_completed: abc.OnCompleted

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -447,9 +448,96 @@ def test_a_run_that_never_swallows_has_no_tap_and_one_that_may_has_one() -> None
         ).subscribe(record)
         return max(depths)
 
-    # A filter (which may swallow an input) takes as many frames as a map: the one frame
-    # more is the tap that notices a swallowed input and asks for a replacement.
-    assert depth_with(ops.filter(lambda _: True)) == depth_with(ops.map(lambda x: x)) + 1
+    # A filter (which may swallow an input) takes as many frames as a map; the two frames
+    # more are the tap that notices a swallowed input and asks for a replacement, and the
+    # count of outputs before the subscriber (a run that never swallows hands its outputs
+    # to the subscriber's own on_next: the source's count is theirs).
+    assert depth_with(ops.filter(lambda _: True)) == depth_with(ops.map(lambda x: x)) + 2
+
+
+@pytest.mark.needs("through")
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_a_run_of_maps_takes_one_frame_an_item_fewer_than_reactivexs_own_pipe(k: int) -> None:
+    # Per item, from the loop that reads the source up to the subscriber's callback: the
+    # source calls the first map itself (no observer of its own), and the last map's
+    # observer calls the subscriber's callback (no bridge frame between).
+    def frames_above(loop: str, pipeline: Observable[int] | bp.Flowable[int]) -> int:
+        seen: list[int] = []
+
+        def record(_: int) -> None:
+            frame: FrameType | None = sys._getframe(0)
+            count = 0  # this callback's frame and each one below it, down to the loop's
+            while frame is not None and frame.f_code.co_name != loop:
+                count += 1
+                frame = frame.f_back
+            assert frame is not None
+            seen.append(count)
+
+        pipeline.subscribe(record)
+        assert len(set(seen)) == 1
+        return seen[0]
+
+    maps = [ops.map(lambda x: x) for _ in range(k)]
+    ours = frames_above("_emit", bp.from_iterable(range(3)).pipe(*maps))
+    theirs = frames_above("action", reactivex.from_iterable(range(3)).pipe(*maps))
+    assert ours == theirs - 1 == 2 * k + 1  # k maps, k observers and the callback
+
+
+def _fails_on_three(value: int) -> int:
+    if value == 3:
+        raise ValueError("three")
+    return value
+
+
+def _failing_source() -> Iterator[int]:
+    yield from range(3)
+    raise KeyError("the source")
+
+
+def _refuses_two(value: int) -> None:
+    if value == 2:
+        raise LookupError("the subscriber")
+
+
+@pytest.mark.parametrize(
+    ("source", "operator", "on_next", "counts"),
+    [
+        (lambda: range(6), lambda v: v, lambda v: None, (6, 6, 6)),
+        (lambda: range(6), _fails_on_three, lambda v: None, (4, 4, 3)),  # 3 failed in map
+        (_failing_source, lambda v: v, lambda v: None, (3, 3, 3)),  # then the source failed
+        (lambda: range(6), lambda v: v, _refuses_two, (3, 3, 3)),  # 2 was handed on, refused
+    ],
+    ids=["complete", "operator fails", "source fails", "subscriber refuses"],
+)
+@pytest.mark.parametrize("below", ["callback", "stage of ours"])
+def test_a_bridge_counts_what_it_emitted_whether_or_not_it_counts_each_output(
+    source: Callable[[], Any],
+    operator: Callable[[int], int],
+    on_next: Callable[[int], None],
+    counts: tuple[int, int, int],
+    below: str,
+) -> None:
+    # A map hands its outputs to our subscriber's own on_next, uncounted (one frame less an
+    # item); inspect then reads what the stage below took in, or what the source emitted,
+    # less the input the operator failed on. Switched off (--without through), every
+    # output is counted on its way: the readings are the same.
+    errors: list[Exception] = []
+    stages: list[Callable[[Observable[int]], Any]] = [ops.map(operator)]
+    if below == "stage of ours":
+        stages.append(bp.bounded_buffer(16))
+    flow = bp.from_iterable(source()).pipe(*stages)
+    subscription = flow.subscribe(on_next, errors.append)
+    pipeline = bp.inspect(subscription)
+    source_emitted, bridge_received, bridge_emitted = counts
+    assert pipeline[0].emitted == source_emitted
+    # (The input an operator fails on was received and never emitted.)
+    bridge = pipeline[1]
+    assert (bridge.kind, bridge.received, bridge.emitted) == (
+        "bridge",
+        bridge_received,
+        bridge_emitted,
+    )
+    assert len(errors) == (0 if counts == (6, 6, 6) else 1)
 
 
 # -- the owner's own synchronous answers -------------------------------------------------------
