@@ -1,17 +1,17 @@
 """The ledger: what was polled, what was acked, and what may be committed, per partition.
 
 Acks come from any thread, in any order (``ack``, bound as ``Record.ack``); the poll
-thread records polled records and reads what to commit. Everything here is under one lock
+thread enters what it polled and reads what to commit. Everything here is under one lock
 (``lock``; ``cond`` waits on it), which also wakes the poll thread when demand grows, an
 ack makes room under ``max_unacked``, delivery makes room under the read-ahead bound
 (``held``), enough acks call for a commit, or the subscription stops.
 
 Per partition, ``pending`` holds the polled offsets not yet passed by the commit point, in
 the order they were polled (Kafka's order), and ``stamps`` their timestamps; ``acked``
-those of them that were acked out of order. The commit
-point ``done`` is the offset after the longest run of acked offsets from the start with no
-unacked one in it, so a commit never skips an unprocessed record; ``sent`` is the last
-point sent to the broker, ``committed`` the last it confirmed.
+those of them that were acked out of order. The commit point ``done`` is the offset after
+the longest run of acked offsets from the start with no unacked one in it, so a commit
+never skips an unprocessed record; ``sent`` is the last point sent to the broker,
+``committed`` the last it confirmed.
 """
 
 from __future__ import annotations
