@@ -179,6 +179,53 @@ def test_under_unbounded_demand_an_item_goes_through_without_the_lock(
     subscriber.assert_no_violations()
 
 
+class OneAtATime:
+    """A subscriber's on_next that notes any delivery overlapping another (a lock it
+    never waits for) and now and then lets other threads in mid-delivery."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.overlaps: list[tuple[int, int]] = []
+        self.values: list[tuple[int, int]] = []
+
+    def __call__(self, value: tuple[int, int]) -> None:
+        if not self.guard.acquire(blocking=False):
+            self.overlaps.append(value)
+            return
+        self.values.append(value)
+        if value[1] % 50 == 0:
+            time.sleep(0)  # let the other producers in while this item is delivered
+        self.guard.release()
+
+    def assert_each_producers_order(self, producers: int, items: int) -> None:
+        assert self.overlaps == []
+        for k in range(producers):
+            assert [item for producer, item in self.values if producer == k] == list(range(items))
+
+
+def push_from_threads(
+    subject: reactivex.subject.Subject[tuple[int, int]], producers: int, items: int
+) -> None:
+    """``producers`` threads at once, each pushing ``(its number, 0..items-1)`` into
+    ``subject``, taking turns every 10 µs; returns once all are done (30 s each)."""
+
+    def produce(producer: int) -> None:
+        for item in range(items):
+            subject.on_next((producer, item))
+
+    threads = [threading.Thread(target=produce, args=(k,)) for k in range(producers)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads take turns often, mid-item
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+            assert not thread.is_alive()
+    finally:
+        sys.setswitchinterval(interval)
+
+
 @pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket", "circuit_break"])
 def test_producers_on_several_threads_at_once_are_delivered_one_at_a_time(
     name: str, direct: bool
@@ -194,41 +241,12 @@ def test_producers_on_several_threads_at_once_are_delivered_one_at_a_time(
         "circuit_break": lambda: bp.circuit_break(lambda item: item, max_pending=4 * 3000),
     }
     subject: reactivex.subject.Subject[tuple[int, int]] = reactivex.subject.Subject()
-    guard = threading.Lock()
-    overlaps: list[tuple[int, int]] = []
-    values: list[tuple[int, int]] = []
-
-    def on_next(value: tuple[int, int]) -> None:
-        if not guard.acquire(blocking=False):
-            overlaps.append(value)
-            return
-        values.append(value)
-        if value[1] % 50 == 0:
-            time.sleep(0)  # let the other producers in while this item is delivered
-        guard.release()
-
+    on_next = OneAtATime()
     subject.pipe(operators[name]()).subscribe(on_next)
     stage = subject.observers[0]
     assert isinstance(stage, Drain)
-
-    def produce(producer: int) -> None:
-        for item in range(3000):
-            subject.on_next((producer, item))
-
-    producers = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # threads take turns often, mid-item
-    try:
-        for thread in producers:
-            thread.start()
-        for thread in producers:
-            thread.join(30)
-            assert not thread.is_alive()
-    finally:
-        sys.setswitchinterval(interval)
-    assert overlaps == []
-    for k in range(4):
-        assert [item for producer, item in values if producer == k] == list(range(3000))
+    push_from_threads(subject, producers=4, items=3000)
+    on_next.assert_each_producers_order(producers=4, items=3000)
     snapshot = stage._inspect_stage()
     assert (snapshot.received, snapshot.emitted, snapshot.held) == (12000, 12000, 0)
     assert stage._passed < 12000  # some found the claim taken, and were held
@@ -241,19 +259,7 @@ def test_a_chain_over_producers_on_several_threads_keeps_each_producers_order(
     # demand at the end, or not), the stages below take runs from it: four producers at
     # once, nothing lost, no two deliveries overlapping, each producer's order kept.
     subject: reactivex.subject.Subject[tuple[int, int]] = reactivex.subject.Subject()
-    guard = threading.Lock()
-    overlaps: list[tuple[int, int]] = []
-    values: list[tuple[int, int]] = []
-
-    def on_next(value: tuple[int, int]) -> None:
-        if not guard.acquire(blocking=False):
-            overlaps.append(value)
-            return
-        values.append(value)
-        if value[1] % 50 == 0:
-            time.sleep(0)
-        guard.release()
-
+    on_next = OneAtATime()
     chain = (
         bp.bounded_buffer(16)(subject)
         .pipe(bp.token_bucket(1e12, 1e12))
@@ -262,25 +268,8 @@ def test_a_chain_over_producers_on_several_threads_keeps_each_producers_order(
     )
     chain.subscribe(on_next)
     assert isinstance(chain, bp.Flowable)
-
-    def produce(producer: int) -> None:
-        for item in range(2000):
-            subject.on_next((producer, item))
-
-    producers = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        for thread in producers:
-            thread.start()
-        for thread in producers:
-            thread.join(30)
-            assert not thread.is_alive()
-    finally:
-        sys.setswitchinterval(interval)
-    assert overlaps == []
-    for k in range(4):
-        assert [item for producer, item in values if producer == k] == list(range(2000))
+    push_from_threads(subject, producers=4, items=2000)
+    on_next.assert_each_producers_order(producers=4, items=2000)
 
 
 @pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket", "circuit_break"])
