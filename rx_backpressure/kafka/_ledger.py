@@ -1,24 +1,26 @@
 """The ledger: what was polled, what was acked, and what may be committed, per partition.
 
-Acks come from any thread, in any order (``ack``, bound as ``Record.ack``); the poll
-thread enters what it polled and reads what to commit. Everything here is under one lock
-(``lock``; ``cond`` waits on it), which also wakes the poll thread when demand grows, an
-ack makes room under ``max_unacked``, delivery makes room under the read-ahead bound
-(``held``), enough acks call for a commit, or the subscription stops.
+Acks come from any thread, in any order (``ack``, bound as ``Record.ack``): an ack only
+appends the record's offset to its partition's ``acks``, with no lock, and the poll thread
+settles them into the books (``settle``) before it decides anything that depends on them:
+how much to poll, what to commit, the oldest unacked timestamp. The poll thread also
+enters what it polled. Everything but ``acks`` is under one lock (``lock``; ``cond`` waits
+on it), which also wakes the poll thread when demand grows, delivery makes room under the
+read-ahead bound (``held``), the subscription stops, or, while it waits at ``max_unacked``
+(``waiting``), an ack comes.
 
-Per partition, ``pending`` holds the polled offsets not yet passed by the commit point, in
-the order they were polled (Kafka's order), and ``stamps`` their timestamps; ``acked``
-those of them that were acked out of order. The commit point ``done`` is the offset after
-the longest run of acked offsets from the start with no unacked one in it, so a commit
-never skips an unprocessed record; ``sent`` is the last point sent to the broker,
-``committed`` the last it confirmed.
+Per partition, ``pending[head:]`` holds the polled offsets not yet passed by the commit
+point, in the order they were polled (Kafka's order), and ``stamps[head:]`` their
+timestamps; ``acked`` those of them that were acked out of order. The commit point ``done``
+is the offset after the longest run of acked offsets from the start with no unacked one in
+it, so a commit never skips an unprocessed record; ``sent`` is the last point sent to the
+broker, ``committed`` the last it confirmed.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections import deque
 from typing import TYPE_CHECKING
 
 from ..core import UNBOUNDED, add_demand
@@ -26,14 +28,22 @@ from ..core import UNBOUNDED, add_demand
 if TYPE_CHECKING:
     from ._record import Record
 
+TRIM = 1024
+"""Settled entries are cut from the front of ``pending`` and ``stamps`` once there are at
+least this many and they are at least half of them: a cut costs about one step an entry,
+so each entry pays for one cut at most, and the lists hold at most twice what is
+unsettled plus this."""
+
 
 class PartitionLedger:
     """One assigned partition, for as long as it stays assigned (``live``)."""
 
     __slots__ = (
         "acked",
+        "acks",
         "committed",
         "done",
+        "head",
         "ledger",
         "live",
         "partition",
@@ -49,8 +59,11 @@ class PartitionLedger:
         self.topic = topic
         self.partition = partition
         self.serial = serial  # names this assignment in the records held for delivery
-        self.pending: deque[int] = deque()
-        self.stamps: deque[float | None] = deque()  # the timestamps of ``pending``
+        # Offsets acked and not yet settled: any thread appends, the poll thread takes.
+        self.acks: list[int] = []
+        self.pending: list[int] = []
+        self.stamps: list[float | None] = []  # the timestamps of ``pending``
+        self.head = 0  # where the unsettled part of ``pending`` and ``stamps`` starts
         self.acked: set[int] = set()
         self.done: int | None = None  # the offset after the gap-free acked run
         self.committed: int | None = None  # the group's committed offset (-1: none), if read
@@ -59,7 +72,47 @@ class PartitionLedger:
 
     @property
     def unacked(self) -> int:
-        return len(self.pending) - len(self.acked)
+        """Polled and not acked, as far as settled."""
+        return len(self.pending) - self.head - len(self.acked)
+
+    @property
+    def waiting(self) -> list[int]:
+        """The offsets not yet passed by the commit point, in poll order (a copy)."""
+        return self.pending[self.head :]
+
+    def settle(self) -> int:
+        """Take the acks made since the last call into the books (the poll thread, under
+        the ledger's lock); how many of them counted (not moot, not seen before)."""
+        acks = self.acks
+        n = len(acks)
+        if not n:
+            return 0
+        batch = acks[:n]
+        del acks[:n]  # appends made meanwhile went after the first n: they stay
+        pending, head = self.pending, self.head
+        if not self.acked and pending[head : head + n] == batch:
+            # The usual case: the next n offsets, each once, in order.
+            head += n
+            counted = n
+        else:
+            acked = self.acked
+            counted = 0
+            end = len(pending)
+            for offset in batch:
+                if head < end and offset >= pending[head] and offset not in acked:
+                    acked.add(offset)
+                    counted += 1
+            while head < end and pending[head] in acked:
+                acked.discard(pending[head])
+                head += 1
+        if head != self.head:
+            self.done = pending[head - 1] + 1
+            if head >= TRIM and 2 * head >= len(pending):
+                del pending[:head]
+                del self.stamps[:head]
+                head = 0
+            self.head = head
+        return counted
 
 
 class Ledger:
@@ -75,16 +128,53 @@ class Ledger:
         self.max_unacked = max_unacked
         self.commit_every = commit_every
         self.wanted = 0  # demand not yet polled for
-        self.unacked = 0  # polled (held or emitted) and not acked, over live partitions
-        self.since_commit = 0  # acks since the last commit
+        self.unacked = 0  # polled (held or emitted) and not settled acked, live partitions
+        self.since_commit = 0  # settled acks since the last commit
         self.held = 0  # polled and not yet emitted (or let go)
         self.stopping = False
+        # The poll thread waits at max_unacked: an ack wakes it (read without the lock).
+        self.waiting = False
+
+    def settle(self) -> int:
+        """Take every live partition's new acks into the books (under the lock)."""
+        counted = 0
+        for slot in self.partitions.values():
+            if slot.acks:
+                counted += slot.settle()
+        if counted:
+            self.unacked -= counted
+            self.since_commit += counted
+        return counted
 
     def room(self, max_poll: int) -> int:
-        """How many records the poll thread may poll now (under the lock): no more than
-        asked for, ``max_poll`` at a time, ``max_unacked`` in all, and two polls ahead of
-        delivery."""
+        """How many records the poll thread may poll now (under the lock, acks settled
+        first): no more than asked for, ``max_poll`` at a time, ``max_unacked`` in all, and
+        two polls ahead of delivery."""
+        self.settle()
         return min(self.wanted, max_poll, self.max_unacked - self.unacked, 2 * max_poll - self.held)
+
+    def wait(self, max_poll: int, timeout: float) -> int:
+        """Wait for room, at most ``timeout`` seconds (the poll thread, under the lock,
+        having found none); the room then.
+
+        Waiting at ``max_unacked``, it is woken by the next ack. The flag goes up before
+        the acks are settled once more, so an ack either is settled here or finds the flag
+        up and wakes the wait."""
+        if self.unacked >= self.max_unacked:
+            self.waiting = True
+            room = self.room(max_poll)
+            if room <= 0:
+                self.cond.wait(timeout)
+            self.waiting = False
+        else:
+            self.cond.wait(timeout)
+        return self.room(max_poll)
+
+    def wake(self) -> None:
+        """An ack came while the poll thread waits at ``max_unacked``."""
+        with self.lock:
+            self.waiting = False
+            self.cond.notify()
 
     def delivered(self, n: int, max_poll: int) -> None:
         """``n`` held records were emitted or let go (the delivery thread, once a pass)."""
@@ -130,6 +220,7 @@ class Ledger:
         """The commit points of ``slots`` (or all) that moved since the last one sent, or
         with ``unconfirmed`` since the last one the broker confirmed; marked sent."""
         with self.lock:
+            self.settle()
             chosen = list(self.partitions.values()) if slots is None else slots
             if slots is None:
                 self.since_commit = 0
@@ -153,7 +244,8 @@ class Ledger:
     def oldest_unacked(self) -> float | None:
         """The timestamp of the oldest unacked record (the first gap of each partition)."""
         with self.lock:
-            stamps = [s.stamps[0] for s in self.partitions.values() if s.stamps]
+            self.settle()
+            stamps = [s.stamps[s.head] for s in self.partitions.values() if s.unacked]
         known = [stamp for stamp in stamps if stamp is not None]
         return min(known) if known else None
 
@@ -177,35 +269,9 @@ def ack(record: Record) -> None:
     """Mark this record processed, from any thread; a second call does nothing. After
     its partition was revoked the ack is moot: the partition's new owner reads it again.
 
-    (The ledger's bookkeeping, bound as ``Record.ack``: one call per record.)"""
+    (Bound as ``Record.ack``: one call per record, no lock. The offset waits in its
+    partition's ``acks`` until the poll thread settles it, see the module notes.)"""
     slot = record._slot
-    ledger = slot.ledger
-    lock = ledger.lock
-    lock.acquire()  # not ``with``: this runs once per record
-    pending = slot.pending
-    if not slot.live or not pending:
-        lock.release()
-        return  # moot (revoked), or acked already
-    head = pending[0]
-    offset = record.offset
-    if offset == head:  # the usual case: acks in the order of the records
-        pending.popleft()
-        stamps = slot.stamps
-        stamps.popleft()
-        acked = slot.acked
-        if acked:
-            while pending and pending[0] in acked:
-                offset = pending.popleft()
-                stamps.popleft()
-                acked.discard(offset)
-        slot.done = offset + 1
-    else:
-        if offset < head or offset in slot.acked:
-            lock.release()
-            return  # acked already
-        slot.acked.add(offset)
-    unacked = ledger.unacked = ledger.unacked - 1
-    since_commit = ledger.since_commit = ledger.since_commit + 1
-    if unacked == ledger.max_unacked - 1 or since_commit == ledger.commit_every:
-        ledger.cond.notify()
-    lock.release()
+    slot.acks.append(record.offset)
+    if slot.ledger.waiting:
+        slot.ledger.wake()

@@ -7,7 +7,11 @@ the subscription's drain, one hand-off a poll. With nothing to poll for, it wait
 demand without polling; after ``PAUSE_AFTER`` seconds it pauses the assigned partitions and
 calls ``poll`` at least every ``IDLE`` seconds, so the consumer stays in its group
 (heartbeats and ``max.poll.interval.ms``) however long downstream takes. Rebalance
-callbacks, commits and lag readings run here too, between polls.
+callbacks, commits and lag readings run here too, between polls, and so does the settling
+of acks into the ledger: before each look at the room to poll, each commit and each lag
+reading. Acks alone wake it only while it waits at ``max_unacked``; otherwise the acks
+that make ``commit_every`` are settled, and committed, at its next turn (at most ``IDLE``
+seconds later when it waits for demand or for delivery).
 """
 
 from __future__ import annotations
@@ -143,14 +147,13 @@ class Poller:
             idle_since: float | None = None  # when demand last ran out
             while True:
                 with ledger.lock:
-                    room = ledger.room(self._max_poll)
+                    room = ledger.room(self._max_poll)  # acks settled first
                     if (
                         room <= 0
                         and not ledger.stopping
                         and ledger.since_commit < ledger.commit_every
                     ):
-                        ledger.cond.wait(IDLE)
-                        room = ledger.room(self._max_poll)
+                        room = ledger.wait(self._max_poll, IDLE)
                     if ledger.stopping:
                         break
                     due = ledger.since_commit >= ledger.commit_every
