@@ -32,13 +32,12 @@ class Bucket:
     never sees tokens from one moment with the time of another.
     """
 
-    __slots__ = ("_read", "_slack", "_state", "capacity", "rate")
+    __slots__ = ("_slack", "_state", "capacity", "rate")
 
     def __init__(self, capacity: float, rate: float) -> None:
         self.capacity = capacity
         self.rate = rate
         self._state: tuple[float, float | None] = (capacity, None)
-        self._read: Callable[[], float] | None = None  # the clock pay_one reads (read_by)
         # Float rounding piles up over many spends; tokens this close to the cost count as
         # there: two nanoseconds of refill, plus noise at the scale of the capacity.
         self._slack = rate * 2e-9 + capacity * 1e-13
@@ -64,14 +63,9 @@ class Bucket:
             return 0.0
         return self._wait(deficit)
 
-    def take_one(self, now: float | None = None) -> bool:
-        """Take one token if it is there at ``now`` (``acquire(now, 1.0)`` in one call, for
-        items that go one by one); ``now`` defaults to a reading of the clock given to
-        :meth:`read_by`."""
-        if now is None:
-            read = self._read
-            assert read is not None, "read_by comes first"
-            now = read()
+    def take_one(self, now: float) -> bool:
+        """Take one token if it is there at ``now``: ``acquire(now, 1.0)`` in one call, for
+        items that go one by one."""
         tokens, stamp = self._state
         if stamp is not None and now > stamp:
             tokens += (now - stamp) * self.rate
@@ -82,9 +76,24 @@ class Bucket:
         self._state = (tokens - 1.0, now)
         return True
 
-    def read_by(self, read: Callable[[], float]) -> None:
-        """The clock :meth:`take_one` reads when given no time (the operator's)."""
-        self._read = read
+    def taker(self, read: Callable[[], float]) -> Callable[[], bool]:
+        """``take_one`` at a reading of ``read`` (the operator's clock), as one call with
+        what it needs at hand: asked once per item on the direct path of a push source."""
+        capacity, rate, slack = self.capacity, self.rate, self._slack
+
+        def take() -> bool:
+            now = read()
+            tokens, stamp = self._state
+            if stamp is not None and now > stamp:
+                tokens += (now - stamp) * rate
+                if tokens > capacity:
+                    tokens = capacity
+            if 1.0 - tokens > slack:
+                return False
+            self._state = (tokens - 1.0, now)
+            return True
+
+        return take
 
     def take(self, now: float, count: int) -> None:
         """Take ``count`` tokens at ``now`` (as many as :meth:`affords` said were there)."""
@@ -199,11 +208,10 @@ class BucketDrain(Drain[_T, _T]):
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
         self._use_scheduler(scheduler)
-        self._bucket.read_by(self._clock_reader())
         if self._shape and self._unit:
             # Nothing to price: the core asks for the token as the loop's owner (_admit),
             # and holds an item that finds none.
-            self._admit = self._bucket.take_one
+            self._admit = self._bucket.taker(self._clock_reader())
             self.on_next = self._accept  # type: ignore[method-assign]
         if not (isinstance(source, Flowable) and source.push_source is None):
             self._hooks_emitted = False  # _on_emitted settles a Flowable's demand only
