@@ -14,9 +14,11 @@ goes on heartbeating and polling (paused)::
     commit:    a+1                    c+1    (per partition: up to the first unacked)
 
 Records are committed only once acked: per partition the offset after the longest gap-free
-run of acked records, every ``commit_every`` acks or ``commit_interval`` seconds, on
-cancel, on the end of the stream and when the partition is revoked (the periodic commits
-without waiting for the broker's answer, the others waiting for it). At most
+run of acked records, every ``commit_every`` acks (at the poll thread's next turn, which
+takes the acks into its ledger: at once while records flow, within 0.1 s while it waits)
+or ``commit_interval`` seconds, on cancel, on the end of the stream and when the
+partition is revoked (the periodic commits without waiting for the broker's answer, the
+others waiting for it). At most
 ``max_unacked`` records are polled and not acked; at the bound polling stops (the consumer
 stays in the group) until acks come back. At most ``2 * max_poll`` polled records wait
 for delivery, however much was requested. Records of a revoked partition that were polled
