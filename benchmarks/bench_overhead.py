@@ -12,7 +12,8 @@ dropped or held back.
   one more operator, t_base being the chain without it. A reactivex map applied straight
   to a Flowable would read it one item per trampoline step (see bench_core), so the map
   stage here is reactivex's own, over ``reactivex.from_iterable`` against that source
-  alone, in the same rounds, over 5N items.
+  alone, in the same rounds, over 5N items. One more row, without a target, takes
+  ``circuit_break`` with ``prefetch=256`` instead of its default 128.
 - A hot ``reactivex.subject.Subject`` (one ``on_next`` per item, from a loop) into each
   operator; t_base is the Subject into the callback, the map stage the Subject through
   five maps (and through one), over 3N items.
@@ -68,11 +69,20 @@ HOT: tuple[tuple[str, Callable[[], Operator], float], ...] = (
 )
 
 
-def chain(n: int, length: int) -> Callable[[], object]:
-    """A run: the source through the first ``length`` operators of the chain."""
+READ_AHEAD = 256
+"""``circuit_break``'s ``prefetch`` in the chain's one extra variant (its default is 128):
+how much of its cost in the chain is the request it sends up every three quarters of
+it, which makes the stages above it work in runs of that size."""
+
+
+def chain(n: int, length: int, *, prefetch: int | None = None) -> Callable[[], object]:
+    """A run: the source through the first ``length`` operators of the chain, with
+    ``circuit_break`` reading ``prefetch`` ahead if given."""
 
     def run() -> None:
         operators = [make() for _, make in CHAIN[:length]]
+        if prefetch is not None:
+            operators[2] = bp.circuit_break(identity, prefetch=prefetch)
         bp.from_iterable(range(n)).pipe(*operators).subscribe(ignore)
 
     return run
@@ -116,12 +126,15 @@ def chain_rows(n: int, n_map: int, rounds: int, warmup: bool) -> list[Row]:
     labels = ["from_iterable", *(name for name, _ in CHAIN)]
     for length, label in enumerate(labels):
         variants[label] = chain(n, length)
+    wider = f"circuit_break(identity, prefetch={READ_AHEAD}) (closed)"
+    variants[wider] = chain(n, 3, prefetch=READ_AHEAD)
     items = {name: n_map if name in MAP_STAGE else n for name in variants}
     t = interleave(variants, rounds, items=items, warmup=warmup)
     rows = [
         x_map_row(f"chain over a Flowable, + {label}", t, label, previous, target=at_most(2))
         for previous, label in pairwise(labels)
     ]
+    rows.append(x_map_row(f"chain over a Flowable, + {wider}, for comparison", t, wider, labels[2]))
     rows.append(
         x_map_row("chain over a Flowable, all four operators together", t, labels[-1], labels[0])
     )
