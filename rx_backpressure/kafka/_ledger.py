@@ -76,7 +76,7 @@ class PartitionLedger:
         return len(self.pending) - self.head - len(self.acked)
 
     @property
-    def waiting(self) -> list[int]:
+    def outstanding(self) -> list[int]:
         """The offsets not yet passed by the commit point, in poll order (a copy)."""
         return self.pending[self.head :]
 

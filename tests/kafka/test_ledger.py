@@ -39,7 +39,7 @@ def test_an_ack_waits_for_the_settle_then_moves_the_commit_point() -> None:
     records[2].ack()
     assert settle(ledger) == 2
     assert (slot.done, ledger.unacked, ledger.since_commit) == (13, 0, 3)
-    assert (slot.waiting, slot.head, slot.stamps[slot.head :]) == ([], 3, [])
+    assert (slot.outstanding, slot.head, slot.stamps[slot.head :]) == ([], 3, [])
     assert settle(ledger) == 0
 
 
@@ -54,7 +54,7 @@ def test_out_of_order_acks_wait_for_the_gap_then_move_past_all_of_them() -> None
     assert (slot.done, slot.acked, ledger.unacked) == (None, {5, 2, 1}, 2)
     records[0].ack()
     assert settle(ledger) == 1
-    assert (slot.done, slot.acked, slot.waiting, slot.stamps[slot.head :]) == (
+    assert (slot.done, slot.acked, slot.outstanding, slot.stamps[slot.head :]) == (
         3,
         {5},
         [3, 5],
@@ -62,7 +62,7 @@ def test_out_of_order_acks_wait_for_the_gap_then_move_past_all_of_them() -> None
     )
     records[3].ack()
     assert settle(ledger) == 1
-    assert (slot.done, slot.acked, slot.waiting, ledger.unacked) == (6, set(), [], 0)
+    assert (slot.done, slot.acked, slot.outstanding, ledger.unacked) == (6, set(), [], 0)
 
 
 def test_a_second_ack_and_an_ack_after_revocation_are_moot() -> None:
@@ -157,7 +157,7 @@ def test_acks_from_several_threads_add_up_while_the_books_are_settled() -> None:
     assert len([n for n in counted if n]) > 1  # settled in more than one go
     assert ledger.unacked == 0
     assert ledger.since_commit == 8000
-    assert [(slot.done, slot.waiting, slot.acked) for slot in slots] == [(2000, [], set())] * 4
+    assert [(slot.done, slot.outstanding, slot.acked) for slot in slots] == [(2000, [], set())] * 4
 
 
 class LateAck(list[int]):
@@ -245,7 +245,7 @@ def test_settled_entries_are_cut_from_the_front_so_the_books_stay_bounded() -> N
         longest = max(longest, len(slot.pending), len(slot.stamps))
         settle(ledger)
         assert len(slot.pending) == len(slot.stamps) < TRIM
-    assert (slot.done, ledger.unacked, slot.waiting) == (20_000, 0, [])
+    assert (slot.done, ledger.unacked, slot.outstanding) == (20_000, 0, [])
     assert longest == (TRIM // 100 + 1) * 100  # cut at the first settle past TRIM
     # The first record of a long poll unacked: the rest waits in ``acked``, nothing is
     # cut; once it is acked, all of it passes and the front is cut.
