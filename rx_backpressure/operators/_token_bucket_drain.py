@@ -6,7 +6,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from numbers import Real
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from reactivex import Observable, abc
 
@@ -23,6 +23,13 @@ from ..core import (
 _T = TypeVar("_T")
 
 Mode = Literal["shape", "drop", "error"]
+
+
+class Taker(Protocol):
+    """What :meth:`Bucket.taker` makes: takes one token at ``now`` (default: the clock's
+    reading) if it is there."""
+
+    def __call__(self, now: float | None = None) -> bool: ...
 
 
 class Bucket:
@@ -63,26 +70,17 @@ class Bucket:
             return 0.0
         return self._wait(deficit)
 
-    def take_one(self, now: float) -> bool:
-        """Take one token if it is there at ``now``: ``acquire(now, 1.0)`` in one call, for
-        items that go one by one."""
-        tokens, stamp = self._state
-        if stamp is not None and now > stamp:
-            tokens += (now - stamp) * self.rate
-            if tokens > self.capacity:
-                tokens = self.capacity
-        if 1.0 - tokens > self._slack:
-            return False
-        self._state = (tokens - 1.0, now)
-        return True
-
-    def taker(self, read: Callable[[], float]) -> Callable[[], bool]:
-        """``take_one`` at a reading of ``read`` (the operator's clock), as one call with
-        what it needs at hand: asked once per item on the direct path of a push source."""
+    def taker(self, read: Callable[[], float]) -> Taker:
+        """A function that takes one token if it is there, at the time it is given or else
+        at a reading of ``read`` (the operator's clock): ``acquire(now, 1.0)`` in one call,
+        for items that go one by one. The capacity, the rate and the clock are held in it,
+        not looked up on each item: it is asked once per item on a push source's direct
+        path."""
         capacity, rate, slack = self.capacity, self.rate, self._slack
 
-        def take() -> bool:
-            now = read()
+        def take(now: float | None = None) -> bool:
+            if now is None:
+                now = read()
             tokens, stamp = self._state
             if stamp is not None and now > stamp:
                 tokens += (now - stamp) * rate
@@ -188,6 +186,8 @@ class BucketDrain(Drain[_T, _T]):
             downstream, capacity=max_pending, scheduler=scheduler, metrics=metrics, name=name
         )
         self._bucket = bucket
+        # One token at a time, read from the operator's clock (bound to it in start).
+        self._take_one = bucket.taker(self._now)
         self._cost = cost
         self._mode = mode
         self._shape = mode == "shape"
@@ -208,10 +208,11 @@ class BucketDrain(Drain[_T, _T]):
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
         self._use_scheduler(scheduler)
+        self._take_one = self._bucket.taker(self._clock_reader())  # the scheduler's clock
         if self._shape and self._unit:
             # Nothing to price: the core asks for the token as the loop's owner (_admit),
             # and holds an item that finds none.
-            self._admit = self._bucket.taker(self._clock_reader())
+            self._admit = self._take_one
             self.on_next = self._accept  # type: ignore[method-assign]
         if not (isinstance(source, Flowable) and source.push_source is None):
             self._hooks_emitted = False  # _on_emitted settles a Flowable's demand only
@@ -376,7 +377,7 @@ class BucketDrain(Drain[_T, _T]):
             later = read()
             if later > now:
                 now = later
-                if bucket.take_one(now):  # paid: the head goes now
+                if self._take_one(now):  # paid: the head goes now
                     on_next(popleft())
                     emitted += 1
                     if self._cancelled:
