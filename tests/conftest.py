@@ -77,6 +77,16 @@ def switch_off(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     monkeypatch.setattr(Drain, "_direct_paths", False)
 
 
+def run_threads(threads: list[threading.Thread], what: str = "a thread") -> None:
+    """Start ``threads`` and wait for each to end (30 s each, so a hang fails the test
+    instead of blocking it)."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+        assert not thread.is_alive(), f"{what} hung"
+
+
 def ask_from_threads(subscription: Any, threads: int, times: int, n: int = 1) -> None:
     """``threads`` threads at once, each calling ``subscription.request(n)`` ``times`` times;
     returns once all are done (each given 30 s, so a hang fails instead of blocking)."""
@@ -85,12 +95,7 @@ def ask_from_threads(subscription: Any, threads: int, times: int, n: int = 1) ->
         for _ in range(times):
             subscription.request(n)
 
-    askers = [threading.Thread(target=ask) for _ in range(threads)]
-    for thread in askers:
-        thread.start()
-    for thread in askers:
-        thread.join(30)
-        assert not thread.is_alive(), "a requesting thread hung"
+    run_threads([threading.Thread(target=ask) for _ in range(threads)], "a requesting thread")
 
 
 class CountingLock:

@@ -272,6 +272,7 @@ def ack(record: Record) -> None:
     (Bound as ``Record.ack``: one call per record, no lock. The offset waits in its
     partition's ``acks`` until the poll thread settles it, see the module notes.)"""
     slot = record._slot
-    slot.acks.append(record.offset)
-    if slot.ledger.waiting:
-        slot.ledger.wake()
+    if slot.live:  # a revoked partition's list is never settled: nothing to pile up there
+        slot.acks.append(record.offset)
+        if slot.ledger.waiting:
+            slot.ledger.wake()

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import reactivex
-from conftest import CountingLock, ask_from_threads, switch_off
+from conftest import CountingLock, ask_from_threads, run_threads, switch_off
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
@@ -217,11 +217,7 @@ def push_from_threads(
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)  # threads take turns often, mid-item
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-            assert not thread.is_alive()
+        run_threads(threads, "a producer")
     finally:
         sys.setswitchinterval(interval)
 

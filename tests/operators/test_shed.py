@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import reactivex
+from conftest import run_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex.scheduler import ImmediateScheduler
@@ -278,11 +279,7 @@ def test_concurrent_producers_lose_nothing_uncounted_and_keep_their_order() -> N
         for i in range(10_000):
             subject.on_next((k, i))
 
-    threads = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    run_threads([threading.Thread(target=produce, args=(k,)) for k in range(4)], "a producer")
     subject.on_completed()
     subscriber.assert_no_violations()
     assert subscriber.errors == []

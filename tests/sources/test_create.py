@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import ask_from_threads
+from conftest import ask_from_threads, run_threads
 from reactivex import Observable
 from reactivex import operators as ops
 
@@ -545,12 +545,7 @@ def test_several_producer_threads_lose_nothing_uncounted_and_keep_their_order() 
         for i in range(5_000):
             emitter.next((k, i))
 
-    threads = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-        assert not thread.is_alive()
+    run_threads([threading.Thread(target=produce, args=(k,)) for k in range(4)], "a producer")
     emitter.complete()
     subscriber.assert_no_violations()
     assert subscriber.errors == []
@@ -582,12 +577,8 @@ def test_producer_threads_with_buffer_room_deliver_everything_to_a_reader_on_ano
             emitter.next((k, i))
 
     reader = threading.Thread(target=read)
-    producers = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
     reader.start()
-    for thread in producers:
-        thread.start()
-    for thread in producers:
-        thread.join(30)
+    run_threads([threading.Thread(target=produce, args=(k,)) for k in range(4)], "a producer")
     emitter.complete()
     reader.join(30)
     stop.set()
