@@ -6,7 +6,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from numbers import Real
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 from reactivex import Observable, abc
 
@@ -25,36 +25,44 @@ _T = TypeVar("_T")
 Mode = Literal["shape", "drop", "error"]
 
 
-class Taker(Protocol):
-    """What :meth:`Bucket.taker` makes: takes one token at ``now`` (default: the clock's
-    reading) if it is there."""
-
-    def __call__(self, now: float | None = None) -> bool: ...
-
-
 class Bucket:
     """``capacity`` tokens, refilled at ``rate`` per second, never above ``capacity``.
 
-    It starts full. The state is one tuple, swapped whole, so a reader on another thread
-    never sees tokens from one moment with the time of another.
+    It starts full. Its whole state is one float, ``_empty_at``: the clock reading at
+    which the bucket was, or would have been, empty, had it refilled from there without a
+    cap. The level at ``now`` is then ``(now - _empty_at) * rate``, capped at ``capacity``
+    (a bucket empty more than ``capacity / rate`` seconds back is full), and a charge of
+    ``cost`` moves ``_empty_at`` on by ``cost / rate`` seconds, from no earlier than
+    ``capacity / rate`` before ``now``. So:
+
+    - a reader on another thread sees one moment's state, never a level of one moment
+      with the time of another (the float is read and written whole);
+    - ``_empty_at`` never moves back, so a charge at a reading earlier than the last one
+      (two threads' readings, or a timer's due time) only finds fewer tokens, never more;
+    - one token an item costs two float operations and a comparison (:meth:`taker`).
     """
 
-    __slots__ = ("_slack", "_state", "capacity", "rate")
+    __slots__ = ("_empty_at", "_per_token", "_slack", "_window", "capacity", "rate")
 
     def __init__(self, capacity: float, rate: float) -> None:
         self.capacity = capacity
         self.rate = rate
-        self._state: tuple[float, float | None] = (capacity, None)
-        # Float rounding piles up over many spends; tokens this close to the cost count as
-        # there: two nanoseconds of refill, plus noise at the scale of the capacity.
-        self._slack = rate * 2e-9 + capacity * 1e-13
+        self._per_token = 1.0 / rate  # seconds of refill per token
+        self._window = capacity / rate  # seconds from empty to full
+        self._empty_at = -math.inf  # full: empty at no time at all
+        # Float rounding piles up over many spends; a cost this close to being there counts
+        # as there: two nanoseconds of refill, plus noise at the scale of the capacity.
+        self._slack = 2e-9 + self._window * 1e-13
+
+    def _base(self, now: float) -> float:
+        """``_empty_at``, or ``now - capacity / rate`` if that is later (a full bucket)."""
+        floor = now - self._window
+        empty_at = self._empty_at
+        return floor if empty_at < floor else empty_at
 
     def level(self, now: float) -> float:
         """The tokens in the bucket at ``now`` (seconds on the operator's clock)."""
-        tokens, stamp = self._state
-        if stamp is None or now <= stamp:  # no time has passed (a clock never runs back)
-            return tokens
-        return min(self.capacity, tokens + (now - stamp) * self.rate)
+        return min(self.capacity, (now - self._base(now)) * self.rate)
 
     def acquire(self, now: float, cost: float) -> float:
         """Take ``cost`` tokens and return 0.0, or take none and return the wait for them.
@@ -63,74 +71,66 @@ class Bucket:
         rounded up, unless it is a nanosecond or less from a whole one, which is then float
         noise. A timer set for it finds the tokens there, exactly, in virtual time.
         """
-        level = self.level(now)
-        deficit = cost - level
-        if deficit <= self._slack:
-            self._state = (level - cost, now)
+        empty_at = self._base(now) + cost * self._per_token
+        if empty_at - now <= self._slack:
+            self._empty_at = empty_at
             return 0.0
-        return self._wait(deficit)
+        return self._wait(empty_at - now)
 
-    def taker(self, read: Callable[[], float]) -> Taker:
-        """A function that takes one token if it is there, at the time it is given or else
-        at a reading of ``read`` (the operator's clock): ``acquire(now, 1.0)`` in one call,
-        for items that go one by one. The capacity, the rate and the clock are held in it,
-        not looked up on each item: it is asked once per item on a push source's direct
-        path."""
-        capacity, rate, slack = self.capacity, self.rate, self._slack
+    def taker(self, read: Callable[[], float]) -> Callable[[], bool]:
+        """A function that takes one token at a reading of ``read`` (the operator's clock)
+        if it is there: ``acquire(read(), 1.0)`` in one call, for items that go one by one.
+        What it needs is held in it, not looked up on each item: it is asked once per item
+        on a push source's direct path."""
+        window, per_token = self._window, self._per_token
+        need = per_token - self._slack  # the token is there if _empty_at <= now - need
+        if window < need:  # a capacity below one token: never there
 
-        def take(now: float | None = None) -> bool:
-            if now is None:
-                now = read()
-            tokens, stamp = self._state
-            if stamp is not None and now > stamp:
-                tokens += (now - stamp) * rate
-                if tokens > capacity:
-                    tokens = capacity
-            if 1.0 - tokens > slack:
+            def never() -> bool:
                 return False
-            self._state = (tokens - 1.0, now)
+
+            return never
+
+        def take() -> bool:
+            now = read()
+            floor = now - window
+            empty_at = self._empty_at
+            if empty_at <= floor:  # full
+                self._empty_at = floor + per_token
+            elif empty_at <= now - need:
+                self._empty_at = empty_at + per_token
+            else:
+                return False
             return True
 
         return take
 
     def take(self, now: float, count: int) -> None:
         """Take ``count`` tokens at ``now`` (as many as :meth:`affords` said were there)."""
-        self._state = (self.level(now) - count, now)
+        self._empty_at = self._base(now) + count * self._per_token
 
     def wait_for(self, now: float, cost: float) -> float:
         """The wait until ``cost`` tokens are there (0.0 if they are), taking nothing."""
-        deficit = cost - self.level(now)
-        return 0.0 if deficit <= self._slack else self._wait(deficit)
+        short = self._base(now) + cost * self._per_token - now
+        return 0.0 if short <= self._slack else self._wait(short)
 
-    def _wait(self, deficit: float) -> float:
-        micros = deficit / self.rate * 1e6
+    @staticmethod
+    def _wait(short: float) -> float:
+        """``short`` seconds as a timer's wait: whole microseconds (see :meth:`acquire`)."""
+        micros = short * 1e6
         whole = round(micros)
         if abs(micros - whole) > 1e-3:
             whole = math.ceil(micros)
         return max(whole, 1) / 1e6
 
-    @property
-    def stamp(self) -> float | None:
-        """The clock reading of the last charge (None before the first)."""
-        return self._state[1]
-
-    @property
-    def slack(self) -> float:
-        """Tokens this close to a cost count as there (float rounding over many spends)."""
-        return self._slack
-
-    def set_level(self, tokens: float, now: float) -> None:
-        """Set the tokens in the bucket at ``now``."""
-        self._state = (tokens, now)
-
     def affords(self, now: float) -> int:
         """How many items of cost 1 the tokens pay for at ``now``."""
-        return math.floor(self.level(now) + self._slack)
+        return math.floor((now - self._base(now) + self._slack) * self.rate)
 
     def affords_within(self, now: float, horizon: float) -> int:
         """How many items of cost 1 the tokens there now and those that refill within
         ``horizon`` seconds pay for, one after the other."""
-        return math.floor(self.level(now) + self.rate * horizon + self._slack)
+        return math.floor((now - self._base(now) + horizon + self._slack) * self.rate)
 
     def check(self, cost: object, item: object) -> float:
         """``cost`` as a float, or the error saying why it is no price for ``item``."""
@@ -186,8 +186,6 @@ class BucketDrain(Drain[_T, _T]):
             downstream, capacity=max_pending, scheduler=scheduler, metrics=metrics, name=name
         )
         self._bucket = bucket
-        # One token at a time, read from the operator's clock (bound to it in start).
-        self._take_one = bucket.taker(self._now)
         self._cost = cost
         self._mode = mode
         self._shape = mode == "shape"
@@ -208,11 +206,10 @@ class BucketDrain(Drain[_T, _T]):
 
     def start(self, source: Observable[_T] | None, scheduler: abc.SchedulerBase | None) -> None:
         self._use_scheduler(scheduler)
-        self._take_one = self._bucket.taker(self._clock_reader())  # the scheduler's clock
         if self._shape and self._unit:
             # Nothing to price: the core asks for the token as the loop's owner (_admit),
-            # and holds an item that finds none.
-            self._admit = self._take_one
+            # and holds an item that finds none. The bucket reads the scheduler's clock.
+            self._admit = self._bucket.taker(self._clock_reader())
             self.on_next = self._accept  # type: ignore[method-assign]
         if not (isinstance(source, Flowable) and source.push_source is None):
             self._hooks_emitted = False  # _on_emitted settles a Flowable's demand only
@@ -377,13 +374,16 @@ class BucketDrain(Drain[_T, _T]):
             later = read()
             if later > now:
                 now = later
-                if self._take_one(now):  # paid: the head goes now
+                wait = bucket.acquire(now, 1.0)
+                if not wait:  # paid: the head goes now
                     on_next(popleft())
                     emitted += 1
                     if self._cancelled:
                         break
                     continue
-            self._wake(now, bucket.wait_for(now, 1.0))
+            else:
+                wait = bucket.wait_for(now, 1.0)
+            self._wake(now, wait)
             break
         return emitted
 
@@ -391,8 +391,10 @@ class BucketDrain(Drain[_T, _T]):
         """When the head is charged: at ``due``, if a timer set for it woke the loop, so a
         late timer's lateness stays in the bucket and the long-run rate holds (absolute due
         times); but at most half the head's refill back, so no two items go out closer than
-        half their spacing (a very late timer restarts the schedule instead); else now."""
-        if due is None or not (self._bucket.stamp or 0.0) <= due <= now:
+        half their spacing (a very late timer restarts the schedule instead); else now.
+        A charge at ``due`` after later ones finds no more tokens than one at ``now``: the
+        bucket's state never moves back (see :class:`Bucket`)."""
+        if due is None or due > now:
             return now
         return max(due, now - 0.5 * cost / self._bucket.rate)
 

@@ -25,6 +25,7 @@ from reactivex.testing.recorded import Recorded
 import rx_backpressure as bp
 from rx_backpressure import token_bucket
 from rx_backpressure.core import BufferOverflowError, Metrics, RateLimitExceeded
+from rx_backpressure.operators._token_bucket_drain import Bucket
 from rx_backpressure.testing import DemandEvent, TimedObservable, marbles, verify_flowable
 
 on_next = ReactiveTest.on_next
@@ -662,3 +663,48 @@ def test_time_that_passes_inside_a_synchronous_answer_never_breaks_the_envelope(
         assert len(emitted) == 60
     elif step < capacity / rate / 4:  # too little refill between readings: some are shed
         assert 4 <= len(emitted) < 60
+
+
+# -- the bucket's arithmetic ------------------------------------------------------------
+
+
+def test_a_charge_at_an_earlier_reading_finds_no_more_tokens() -> None:
+    # Two threads' readings, or a timer's due time, can reach the bucket out of order.
+    # capacity 2, 1 token/s, full: a token at 10 leaves 1 at 10 (0 at 9); one at 9 must
+    # wait a second; the other token is there at 10, and then none until 11.
+    bucket = Bucket(2.0, 1.0)
+    assert bucket.acquire(10.0, 1.0) == 0.0
+    assert bucket.acquire(9.0, 1.0) == 1.0
+    assert (bucket.level(9.0), bucket.level(10.0)) == (0.0, 1.0)
+    assert bucket.acquire(10.0, 1.0) == 0.0
+    assert bucket.acquire(10.0, 1.0) == 1.0
+    assert (bucket.affords(10.5), bucket.affords(11.0), bucket.affords(20.0)) == (0, 1, 2)
+
+
+@pytest.mark.parametrize(("capacity", "rate"), [(1.0, 10.0), (3.0, 2.0), (2.5, 7.0), (0.5, 1.0)])
+def test_a_taker_pays_exactly_when_acquire_would(capacity: float, rate: float) -> None:
+    # The taker is acquire(reading, 1.0) in one call: two buckets, the same readings (some
+    # repeated, some stepped back), the same answers; a capacity below one token never
+    # pays.
+    readings = [0.0, 0.0, 0.05, 0.1, 0.1, 0.09, 0.4, 0.4, 0.4, 0.41, 3.0, 2.0, 3.0, 3.1]
+    clock = iter(readings)
+    by_taker, by_acquire = Bucket(capacity, rate), Bucket(capacity, rate)
+    take = by_taker.taker(lambda: next(clock))
+    taken = [take() for _ in readings]
+    assert taken == [by_acquire.acquire(now, 1.0) == 0.0 for now in readings]
+    assert any(taken) is (capacity >= 1.0)
+
+
+@pytest.mark.parametrize(("rate", "wait"), [(10.0, 0.1), (3.0, 0.333334), (1000.0, 0.001)])
+def test_a_long_shaped_run_waits_the_same_for_every_item(rate: float, wait: float) -> None:
+    # 100,000 items, each sent as soon as its token is there, on a clock moved by exactly
+    # the waits the bucket gives: the rounding of float sums must not creep into them.
+    bucket = Bucket(1.0, rate)
+    now, waits = 0.0, set()
+    for _ in range(100_000):
+        pause = bucket.acquire(now, 1.0)
+        if pause:
+            waits.add(pause)
+            now += pause
+            assert bucket.acquire(now, 1.0) == 0.0
+    assert waits == {wait}
