@@ -165,21 +165,19 @@ def _accept(self: Drain[_In, _Out], value: _In) -> None:
     claimed = self._claim_or_mark()
     lock.release()
     if claimed:
-        self._start_loop()
+        self._start()
 
 
-def _arrive_batch(self: Drain[_In, _Out], values: list[_In]) -> None:
-    """A run of items from a Drain upstream (the chain hand-off): sent by that stage's
-    loop owner, in order and within the demand this stage gave it, exactly as its
-    ``on_next`` calls would have been; the list is this stage's to keep. Operators that
-    take runs their own way override this and set ``_batches``."""
-    self._accept_batch(values)
+def _accept_batch(self: Drain[_In, _Out], values: list[_In]) -> None:
+    """A run of items from a Drain upstream (the chain hand-off; ``Drain._arrive_batch``
+    by default): sent by that stage's loop owner, in order and within the demand this
+    stage gave it, exactly as its ``on_next`` calls would have been; the list is this
+    stage's to keep. Operators that take runs their own way override ``_arrive_batch``
+    and set ``_batches``.
 
-
-def _accept_batch(self: Drain[_In, _Out], values: list[_In], direct: bool = True) -> None:
-    """``_accept`` for a run, with one lock round trip for all of it: the part that finds
-    demand goes straight downstream as one run (the direct path, unless ``direct`` is
-    False or the stage is gated by ``_admit``), the rest is held, and what finds no room
+    ``_accept`` for a run, with one lock round trip for all of it: the part that finds
+    demand goes straight downstream as one run (the direct path, unless the stage is
+    gated by ``_admit``), the rest is held, and what finds no room
     meets ``_overflow`` item by item, as the same items arriving one by one would."""
     queue = self._queue
     if self._delivering_thread == _get_ident() and self._metrics is None:
@@ -203,7 +201,7 @@ def _accept_batch(self: Drain[_In, _Out], values: list[_In], direct: bool = True
         lock.release()
         return
     count = len(values)
-    taken = self._claim_direct(count) if direct and self._admit is None else 0
+    taken = 0 if self._direct_off or self._admit is not None else self._claim_direct(count)
     if taken:
         self._received += taken
         left_out = self._hold(values, taken) if taken < count else None
@@ -214,7 +212,7 @@ def _accept_batch(self: Drain[_In, _Out], values: list[_In], direct: bool = True
         claimed = self._claim_or_mark()
         lock.release()
         if claimed:
-            self._start_loop()
+            self._start()
     if left_out:
         for value in left_out:
             self._overflow(value)

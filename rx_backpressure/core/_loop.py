@@ -93,7 +93,7 @@ def drain(self: Drain[_In, _Out]) -> None:
     with self._lock:
         claimed = self._claim_or_mark()
     if claimed:
-        self._start_loop()
+        self._start()
 
 
 def _start_loop(self: Drain[_In, _Out]) -> None:

@@ -572,7 +572,8 @@ class _CircuitDrain(Drain[_T, _R]):
         """Ask upstream again for the items taken (in batches), unless the breaker is open."""
         if self._owed < self._refill or not self._upstream_flow or self._done:
             return
-        if self._breaker.state == "open":
+        breaker = self._breaker
+        if breaker._state == "open" and breaker.state == "open":  # (read by the clock)
             return
         with self._lock:
             owed, self._owed = self._owed, 0

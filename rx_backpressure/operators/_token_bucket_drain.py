@@ -105,9 +105,17 @@ class Bucket:
 
         return take
 
-    def take(self, now: float, count: int) -> None:
-        """Take ``count`` tokens at ``now`` (as many as :meth:`affords` said were there)."""
-        self._empty_at = self._base(now) + count * self._per_token
+    def take_up_to(self, now: float, count: int) -> int:
+        """Take as many of ``count`` tokens as are there at ``now``, for items of cost 1;
+        how many."""
+        base = self._base(now)
+        there = math.floor((now - base + self._slack) * self.rate)
+        if there > count:
+            there = count
+        if there > 0:
+            self._empty_at = base + there * self._per_token
+            return there
+        return 0
 
     def wait_for(self, now: float, cost: float) -> float:
         """The wait until ``cost`` tokens are there (0.0 if they are), taking nothing."""
@@ -122,10 +130,6 @@ class Bucket:
         if abs(micros - whole) > 1e-3:
             whole = math.ceil(micros)
         return max(whole, 1) / 1e6
-
-    def affords(self, now: float) -> int:
-        """How many items of cost 1 the tokens pay for at ``now``."""
-        return math.floor((now - self._base(now) + self._slack) * self.rate)
 
     def affords_within(self, now: float, horizon: float) -> int:
         """How many items of cost 1 the tokens there now and those that refill within
@@ -193,6 +197,8 @@ class BucketDrain(Drain[_T, _T]):
         # The cost of each held item, in step with the queue: priced once, on arrival.
         self._costs: deque[float] = deque()
         self._unit = cost is None  # every item costs one token: no prices to keep, batches
+        if self._unit:  # one call less a pass
+            self._emit = self._emit_unit  # type: ignore[method-assign]
         # Items requested from a Flowable upstream and not yet delivered or dropped: counted
         # until they leave, so an item on its way (arrived, not yet held) is never asked for
         # twice. It changes with each request under the lock (_pull).
@@ -270,7 +276,7 @@ class BucketDrain(Drain[_T, _T]):
         then paid for and sent on together by ``_emit_unit``, as the same items arriving one
         by one on this thread would be. Otherwise each item is priced on arrival."""
         if self._unit and self._shape:
-            self._accept_batch(values, direct=False)
+            self._accept_batch(values)  # held: a stage gated by _admit
             return
         arrive = self._arrive
         for value in values:
@@ -302,8 +308,7 @@ class BucketDrain(Drain[_T, _T]):
     # -- downstream -----------------------------------------------------------------------
 
     def _emit(self, on_next: Callable[[_T], None], limit: int) -> int:
-        if self._unit:
-            return self._emit_unit(on_next, limit)
+        """Items priced by ``cost`` (at one token each, ``_emit_unit`` takes its place)."""
         queue, costs, bucket = self._queue, self._costs, self._bucket
         emitted = 0
         # One clock reading per pass: the pass happens at that instant, and a reading taken
@@ -333,16 +338,21 @@ class BucketDrain(Drain[_T, _T]):
         queue = self._queue
         if not self._shape:  # paid on arrival
             return super()._emit(on_next, limit)
+        if not queue:  # a pass for a request, before the items come: nothing to pay for
+            return 0
         bucket = self._bucket
         now = self._now()
         if self._throttle[2] > self._throttle[1]:
             self._settle_throttle(now)
-        at = self._charged_at(now, self._wake_at, 1.0)
+        due = self._wake_at
+        at = now if due is None else self._charged_at(now, due, 1.0)
         self._wake_at = None
         emitted = 0
         popleft = queue.popleft
+        run = getattr(on_next, "__self__", None)
+        into_run = type(run) is list  # a run's append (see Drain._emit): filled at once
         while emitted < limit and queue:
-            count = min(limit - emitted, len(queue), bucket.affords(at))
+            count = bucket.take_up_to(at, min(limit - emitted, len(queue)))
             if not count:
                 if at != now:
                     at = now
@@ -351,8 +361,11 @@ class BucketDrain(Drain[_T, _T]):
                     return self._emit_racing(on_next, limit, emitted, now)
                 self._wake(now, bucket.wait_for(now, 1.0))
                 break
-            bucket.take(at, count)
             at = now
+            if into_run:
+                run.extend([popleft() for _ in range(count)])  # type: ignore[union-attr]
+                emitted += count
+                continue
             for _ in range(count):
                 on_next(popleft())
                 emitted += 1
@@ -368,7 +381,7 @@ class BucketDrain(Drain[_T, _T]):
         ones before them, so each reads the clock again and goes if its token is there;
         the first that must wait sets the timer."""
         queue, bucket = self._queue, self._bucket
-        read = self._read_clock or self._now  # set by the pass's first reading
+        read = self._now  # the clock's reader itself, once read (see Drain._clock_reader)
         popleft = queue.popleft
         while emitted < limit and queue:
             later = read()

@@ -294,7 +294,7 @@ class _CreateDrain(Drain[_T, _T]):
                 except Exception as err:  # the user's callback failed: the stream fails
                     self._fail(err)  # with the loop claimed here, this only marks it
         if claimed:
-            self._start_loop()
+            self._start()
 
     def _deliver_heard(self, value: _T) -> bool:
         """An item sent from inside an ``on_request`` callback, on the loop's owner: straight

@@ -678,7 +678,8 @@ def test_a_charge_at_an_earlier_reading_finds_no_more_tokens() -> None:
     assert (bucket.level(9.0), bucket.level(10.0)) == (0.0, 1.0)
     assert bucket.acquire(10.0, 1.0) == 0.0
     assert bucket.acquire(10.0, 1.0) == 1.0
-    assert (bucket.affords(10.5), bucket.affords(11.0), bucket.affords(20.0)) == (0, 1, 2)
+    assert (bucket.level(10.5), bucket.level(11.0), bucket.level(20.0)) == (0.5, 1.0, 2.0)
+    assert (bucket.take_up_to(10.5, 3), bucket.take_up_to(20.0, 3)) == (0, 2)
 
 
 @pytest.mark.parametrize(("capacity", "rate"), [(1.0, 10.0), (3.0, 2.0), (2.5, 7.0), (0.5, 1.0)])
