@@ -35,7 +35,7 @@ _Out = TypeVar("_Out")
 _get_ident = threading.get_ident
 
 HELD = object()
-"""What ``Drain._call_arrived`` returns when the item's outcome is the loop's to handle."""
+"""What ``Drain._call_outcome`` returns when the item's outcome is the loop's to handle."""
 
 
 def _through_arrive(self: Drain[_In, _Out], value: _In) -> None:
@@ -356,28 +356,33 @@ def _unclaim(self: Drain[_In, _Out]) -> None:
 
 
 def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
-    """``on_next`` of a stage whose output is not the item but what ``_call_arrived`` makes
-    of it (``circuit_break``: the action's result), for a push upstream: the direct path
-    for such a stage, with one lock round trip.
+    """``on_next`` of a stage whose output is not the item but the result of calling
+    ``_call_action`` on it (``circuit_break``), for a push upstream: the direct path for
+    such a stage, with one lock round trip, or none as on ``_accept``'s unlocked path.
 
     An item that finds the loop idle, nothing held and demand claims the loop and the
     demand, as ``_accept`` does, and is held at the queue's head during its call, as the
     loop holds the head it works on: it counts against ``capacity`` while a producer on
-    another thread holds more. ``_call_arrived`` is then asked, as the loop's owner; the
-    result it returns goes straight on. ``HELD`` leaves the outcome to the loop, which
-    runs here with the item's demand given back (the item still at the head, or already
-    let go by the stage). Anything else is taken in by ``_accept``: the stage must not
-    take the core's own direct path (it has its own ``_emit``)."""
-    lock, queue, idle = self._lock, self._queue, self._idle
+    another thread holds more. The call is made here, as the loop's owner, only while
+    ``_call_gate.calm`` is a token (>= 0: the stage needs to record nothing about the call
+    made under it). A result of type ``_call_plain`` with the token unchanged goes straight
+    on; anything else (a raise, another type, a moved token) goes to ``_call_outcome``, the
+    stage's judgement, which gives the output or ``HELD``. ``HELD``, or no token, leaves the
+    item to the loop, which runs here with the item's demand given back (the item still at
+    the head, or already let go by the stage). Anything that is not for the direct path is
+    taken in by ``_accept``: the stage must not take the core's own direct path (it has its
+    own ``_emit``)."""
+    idle = self._idle
     if idle and self._free_calls and self._requested == UNBOUNDED:
         # The same without the lock, as _accept's unlocked path: unbounded demand needs no
         # update, and what is received is counted with the claim (``_passed``), or under
-        # the lock once the outcome is the loop's.
+        # the lock once the outcome is the loop's. A plain success goes on inline, here.
         try:
             idle.pop()
         except IndexError:  # claimed meanwhile by another thread: taken in by _accept
             self._accept(value)
             return
+        queue = self._queue
         if queue or self._done or self._cancelled or self._violation is not None:
             idle.append(True)  # not for the direct path: the claim given back
             if self._missed:
@@ -385,32 +390,33 @@ def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
             self._accept(value)
             return
         queue.append(value)
-        handed = False
-        try:
-            out = self._call_arrived(value)
-            if out is not HELD:
-                queue.popleft()
-                handed = True
-                self._passed += 1  # received and handed on, even if downstream raises
-                downstream = self._downstream
-                if downstream is not None:  # None: cancelled meanwhile, the item moot
-                    downstream.on_next(out)  # type: ignore[arg-type]  # the stage's output
-        except Exception as err:  # the stage's call, or downstream's on_next: as in a pass
-            if not handed:
-                with lock:
-                    self._received += 1
-            self._cancel_upstream()
-            self._finish(err)  # the loop stays claimed: the subscription is over
-            return
-        if out is HELD:
-            with lock:
-                self._received += 1
-            self._run()
-            return
-        idle.append(True)
-        if self._missed:
-            self._take_back()
+        token: int = self._call_gate.calm
+        outcome: object = None
+        raised = False
+        if token >= 0:
+            try:
+                outcome = self._call_action(value)
+            except Exception as err:
+                outcome, raised = err, True
+            else:
+                if type(outcome) is self._call_plain and self._call_gate.calm == token:
+                    queue.popleft()
+                    self._passed += 1  # received and handed on, even if downstream raises
+                    try:
+                        downstream = self._downstream
+                        if downstream is not None:  # None: cancelled meanwhile, moot
+                            downstream.on_next(outcome)  # type: ignore[arg-type]
+                    except Exception as err:
+                        self._cancel_upstream()
+                        self._finish(err)  # the loop stays claimed: the subscription is over
+                        return
+                    idle.append(True)
+                    if self._missed:
+                        self._take_back()
+                    return
+        self._settle_called(True, token, outcome, raised)
         return
+    lock, queue = self._lock, self._queue
     lock.acquire()
     requested = self._requested
     if (
@@ -436,26 +442,63 @@ def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
     self._received += 1
     lock.release()
     self._delivering_thread = _get_ident()
+    token = self._call_gate.calm
+    outcome = None
+    raised = False
+    if token >= 0:
+        try:
+            outcome = self._call_action(value)
+        except Exception as err:
+            outcome, raised = err, True
+    self._settle_called(False, token, outcome, raised)
+
+
+def _settle_called(
+    self: Drain[_In, _Out], unlocked: bool, token: int, outcome: object, raised: bool
+) -> None:
+    """The rest of ``_accept_called`` for an item whose call, made under ``token`` (-1:
+    none made), did not end as a plain success on the unlocked path: judged by the stage
+    (``_call_outcome``), then handed on, or left to the loop (``HELD``), which runs here.
+    ``unlocked``: the claim was taken without the lock (nothing counted yet), else with
+    it (the item received, its demand taken, this thread the owner)."""
+    queue = self._queue
+    handed = False
     try:
-        out = self._call_arrived(value)
+        if token < 0:
+            out: object = HELD
+        elif raised or type(outcome) is not self._call_plain or self._call_gate.calm != token:
+            out = self._call_outcome(token, outcome, raised)
+        else:
+            out = outcome
         if out is not HELD:
             queue.popleft()
-            self._emitted += 1  # handed on, even if downstream refuses it by raising
+            handed = True
+            if unlocked:
+                self._passed += 1  # received and handed on, even if downstream raises
+            else:
+                self._emitted += 1  # handed on, even if downstream refuses it by raising
             downstream = self._downstream
             if downstream is not None:  # None: cancelled meanwhile, the item moot
                 downstream.on_next(out)  # type: ignore[arg-type]  # the stage's output
-    except Exception as err:  # the stage's call, or downstream's on_next: as in a pass
-        self._delivering_thread = None
+    except Exception as err:  # the stage's judgement, or downstream's on_next: as in a pass
+        if not unlocked:
+            self._delivering_thread = None
+        elif not handed:
+            with self._lock:
+                self._received += 1
         self._cancel_upstream()
         self._finish(err)  # the loop stays claimed: the subscription is over
         return
     if out is HELD:
-        with lock:  # not emitted here: the loop takes the demand when it emits
-            if self._requested != UNBOUNDED:
+        with self._lock:  # not emitted here: the loop takes the demand when it emits
+            if unlocked:
+                self._received += 1
+            elif self._requested != UNBOUNDED:
                 self._requested += 1
         self._run()
         return
-    self._delivering_thread = None  # before the claim goes (see _take_back)
-    idle.append(True)
+    if not unlocked:
+        self._delivering_thread = None  # before the claim goes (see _take_back)
+    self._idle.append(True)
     if self._missed:
         self._take_back()

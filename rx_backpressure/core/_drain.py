@@ -106,6 +106,25 @@ class PushedBy:
         return list(self._links)
 
 
+class CallGate(Protocol):
+    """What says whether ``_accept_called`` may make a call directly: ``calm`` is a token
+    (>= 0) while a call needs no permit and its plain success nothing recorded, else -1.
+    It is read without a lock, so it is one attribute, written whole."""
+
+    calm: int
+
+
+class _NoCalls:
+    calm = -1
+
+
+_NO_CALLS: CallGate = _NoCalls()
+
+
+def _no_call(value: object) -> object:
+    raise NotImplementedError("no call is made behind _NO_CALLS")
+
+
 class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     """Demand accounting, a bounded queue and one serialized delivery loop."""
 
@@ -116,6 +135,9 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         "_admit",
         "_asks_free",
         "_batch_down",
+        "_call_action",
+        "_call_gate",
+        "_call_plain",
         "_cancelled",
         "_capacity",
         "_deliver_on",
@@ -261,6 +283,12 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         # yes); an item it refuses is held like any other (token_bucket pays tokens here).
         # Runs never go straight through a gated stage: they are held, and its loop sends them.
         self._admit: Callable[[], bool] | None = None
+        # A stage that calls something for each item and takes ``_accept_called`` sets
+        # these: the call, what says whether it may be made directly, and the one result
+        # type known to need no judgement (see ``_call_outcome``).
+        self._call_action: Callable[[_In], object] = _no_call
+        self._call_gate: CallGate = _NO_CALLS
+        self._call_plain: type = type(None)
         self._timer = SerialDisposable()
         self._read_clock: Callable[[], float] | None = None
         self._metrics = metrics
@@ -482,6 +510,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     _deliver_claimed = _arrival._deliver_claimed
     _unclaim = _arrival._unclaim
     _accept_called = _arrival._accept_called
+    _settle_called = _arrival._settle_called
 
     if TYPE_CHECKING:
 
@@ -743,10 +772,13 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
                 break
         return emitted
 
-    def _call_arrived(self, value: _In) -> object:
-        """The output for an item on ``_accept_called``'s direct path, made as the loop's
-        owner with the item held at the head; or ``HELD`` to leave it to the loop. Only for
-        stages that use ``_accept_called``."""
+    def _call_outcome(self, token: int, outcome: object, raised: bool) -> object:
+        """The stage's judgement of a call ``_accept_called`` made directly, under ``token``,
+        that did not end plainly: ``outcome`` is what ``_call_action`` raised (``raised``) or
+        returned (of a type other than ``_call_plain``, or with ``_call_gate``'s token moved
+        on meanwhile). Returns the output to hand on, or ``HELD`` to leave the item (still at
+        the queue's head, unless the stage let it go) to the loop. Only for stages that use
+        ``_accept_called``."""
         raise NotImplementedError(f"{type(self).__name__} has no direct path of this kind")
 
     def _holding(self) -> bool:

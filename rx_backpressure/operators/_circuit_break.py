@@ -47,7 +47,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, cast, overload
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentDisposable
@@ -305,7 +305,6 @@ class _CircuitDrain(Drain[_T, _R]):
         "_on_skip",
         "_owed",
         "_own",
-        "_plain",
         "_read_ahead",
         "_refill",
         "_seen",
@@ -343,7 +342,6 @@ class _CircuitDrain(Drain[_T, _R]):
         self._call: _Call[_R] | None = None  # the head item's call, while its outcome is due
         self._owed = 0  # items taken off the queue and not yet asked again from upstream
         self._started = False
-        self._plain: type = type(None)  # a result type known not to be an Observable
         self._failures = 0  # failed calls, in all (the loop's owner)
         self._seen = (breaker._epoch, breaker._state)  # the breaker's last state logged
 
@@ -364,7 +362,9 @@ class _CircuitDrain(Drain[_T, _R]):
                 # run before start returns, and must find the demand there.
                 self._prefetch = self._read_ahead
         elif self._direct_paths and self._metrics is None and self._call_timeout is None:
-            # Pushed items take the core's direct path for a called item (_call_arrived).
+            # Pushed items take the core's direct path for a called item (_call_outcome).
+            self._call_gate = self._breaker
+            self._call_action = self._action
             self.on_next = self._accept_called  # type: ignore[method-assign]
         self._seen = (self._breaker._epoch, self._breaker._state)
         self._breaker.attach(self.clock, self._wake)
@@ -372,26 +372,22 @@ class _CircuitDrain(Drain[_T, _R]):
         self._started = True
         self._wake()  # a change during start, or a shared breaker open from the outset
 
-    def _call_arrived(self, value: _T) -> object:
-        """The call of an item from a push source on the core's direct path for a called
-        item (``Drain._accept_called``), used when calls are neither timed nor counted in
-        ``metrics``: its result, if the breaker was closed with nothing counted and the call
-        gave a plain result; else ``HELD``, the outcome left where the loop finds it (a
-        failure counted, an Observable or awaitable started, or no call made at all)."""
-        breaker = self._breaker
-        permit = breaker.calm
-        if permit < 0:
-            return HELD  # the loop asks the breaker for a permit, as for any held item
-        try:
-            result = self._action(value)
-        except Exception as err:  # counted as the loop counts it: retried, skipped or fatal
-            self._failed(permit, err)
+    def _call_outcome(self, token: int, outcome: object, raised: bool) -> object:
+        """The core's direct path for a called item (``Drain._accept_called``, taken when
+        calls are neither timed nor counted in ``metrics``) made the call under the
+        breaker's ``calm`` token: judge what did not end as a plain success with nothing to
+        count. A failure is counted as the loop counts it (retried, skipped or fatal), an
+        Observable or awaitable started, and both left to the loop (``HELD``); a plain
+        result goes on, its success counted if the breaker moved on during the call."""
+        if raised:
+            self._failed(token, cast(Exception, outcome))
             return HELD
-        if type(result) is not self._plain and self._awaits(result, permit):
+        if type(outcome) is not self._call_plain and self._awaits(outcome, token):
             return HELD  # the loop waits for its outcome
-        if breaker.calm != permit:  # the state moved on during the call: count the success
-            breaker.success(permit)
-        return result
+        breaker = self._breaker
+        if breaker.calm != token:
+            breaker.success(token)
+        return outcome
 
     def _emit(self, on_next: Callable[[_R], None], limit: int) -> int:
         queue, breaker, action = self._queue, self._breaker, self._action
@@ -426,7 +422,7 @@ class _CircuitDrain(Drain[_T, _R]):
                     failed, value = True, err
                 else:
                     failed = False
-                    if type(value) is not self._plain and self._awaits(value, permit):
+                    if type(value) is not self._call_plain and self._awaits(value, permit):
                         continue  # its outcome may be there already
                     if timeout is not None and self._now() - began > timeout:
                         failed, value = True, _timed_out(timeout)
@@ -465,7 +461,7 @@ class _CircuitDrain(Drain[_T, _R]):
         It stops at anything else (a failure, an Observable or an awaitable to wait for, a
         breaker no longer calm), which the general loop then takes from there; returns the
         items emitted and consumed (emitted, or skipped), as that loop counts them."""
-        queue, breaker, action, plain = self._queue, self._breaker, self._action, self._plain
+        queue, breaker, action, plain = self._queue, self._breaker, self._action, self._call_plain
         popleft = queue.popleft
         emitted = skipped = 0
         # The head stays in the queue during its call, so the queue never holds more than
@@ -491,7 +487,7 @@ class _CircuitDrain(Drain[_T, _R]):
                 if self._awaits(value, permit):
                     emitted -= 1
                     break  # its outcome is the general loop's to wait for
-                plain = self._plain
+                plain = self._call_plain
             if breaker.calm != permit:  # the state moved on during the call: count the success
                 breaker.success(permit)
                 permit = breaker.calm
@@ -521,7 +517,7 @@ class _CircuitDrain(Drain[_T, _R]):
             call = self._call = _Call(permit, self.drain)
             self._start_awaitable(value, call)
         else:
-            self._plain = type(value)  # the next result of this type skips the checks
+            self._call_plain = type(value)  # the next result of this type skips the checks
             return False
         timeout = self._call_timeout
         if timeout is not None and call.outcome is None:

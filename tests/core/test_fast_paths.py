@@ -31,7 +31,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 import rx_backpressure as bp
-from rx_backpressure.core import UNBOUNDED, Drain
+from rx_backpressure.core import HELD, UNBOUNDED, Drain, lift
 from rx_backpressure.testing import DemandEvent, TestSubscriber, marbles, verify_flowable
 
 OPERATORS: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[Any]]]] = {
@@ -176,6 +176,88 @@ def test_under_unbounded_demand_an_item_goes_through_without_the_lock(
     assert lock.taken == taken
     snapshot = stage._inspect_stage()
     assert (snapshot.received, snapshot.emitted, snapshot.held) == (100, 100, 0)
+    subscriber.assert_no_violations()
+
+
+class _Gate:
+    calm = 0
+
+
+class _Calling(Drain[int, str]):
+    """A stage on the core's direct path for a called item: ``act`` makes ``r<item>``,
+    raises for 3, gives an int for 5, and moves the gate's token on during the call of 7;
+    what ``_call_outcome`` is asked is noted, and the loop emits ``loop<item>``."""
+
+    def __init__(self, downstream: bp.Subscriber[str], gate: _Gate) -> None:
+        super().__init__(downstream, capacity=8)
+        self.gate = gate
+        self.calls: list[int] = []
+        self.judged: list[tuple[int, object, bool]] = []
+
+    def start(self, source: Observable[int] | None, scheduler: Any) -> None:
+        self._call_gate = self.gate
+        self._call_action = self.act
+        self._call_plain = str
+        self.on_next = self._accept_called  # type: ignore[method-assign]
+        super().start(source, scheduler)
+
+    def act(self, item: int) -> object:
+        self.calls.append(item)
+        if item == 3:
+            raise ValueError(item)
+        if item == 5:
+            return item
+        if item == 7:
+            self.gate.calm = 1
+        return f"r{item}"
+
+    def _call_outcome(self, token: int, outcome: object, raised: bool) -> object:
+        self.judged.append((token, repr(outcome) if raised else outcome, raised))
+        return HELD if raised else f"j{outcome}"
+
+    def _emit(self, on_next: Callable[[str], None], limit: int) -> int:
+        emitted = 0
+        while emitted < limit and self._queue:
+            on_next(f"loop{self._queue.popleft()}")
+            emitted += 1
+        return emitted
+
+
+@pytest.mark.needs("direct", "unlocked")
+@pytest.mark.parametrize(
+    ("demand", "taken"), [(UNBOUNDED, 4), (1_000, 16)], ids=["unbounded", "bounded"]
+)
+def test_a_called_item_is_judged_by_the_stage_only_when_its_call_is_not_a_plain_success(
+    demand: int, taken: int
+) -> None:
+    # The core makes the call itself; the stage is asked only about a raise (left to the
+    # loop here), a result of another type, and a token that moved on during the call.
+    # A gate with no token (-1) makes no call: the item goes to the loop. Under unbounded
+    # demand the claim is taken without the lock, and each of the two items left to the
+    # loop takes it twice (counted, then the loop's pass); under a bounded one each claim
+    # takes it once, and an item left to the loop three times (its demand given back too).
+    gate = _Gate()
+    subject: reactivex.subject.Subject[int] = reactivex.subject.Subject()
+    subscriber: TestSubscriber[str] = TestSubscriber(initial_request=demand)
+    stages: list[_Calling] = []
+
+    def make(downstream: bp.Subscriber[str]) -> _Calling:
+        stages.append(_Calling(downstream, gate))
+        return stages[-1]
+
+    subject.pipe(lift(make)).subscribe(subscriber)
+    (stage,) = stages
+    lock = stage._lock = CountingLock(stage._lock)  # type: ignore[assignment]
+    for item in range(9):
+        subject.on_next(item)
+    gate.calm = -1
+    subject.on_next(9)
+    assert subscriber.values == ["r0", "r1", "r2", "loop3", "r4", "j5", "r6", "jr7", "r8", "loop9"]
+    assert stage.calls == list(range(9))
+    assert stage.judged == [(0, "ValueError(3)", True), (0, 5, False), (0, "r7", False)]
+    assert lock.taken == taken
+    snapshot = stage._inspect_stage()
+    assert (snapshot.received, snapshot.emitted, snapshot.held) == (10, 10, 0)
     subscriber.assert_no_violations()
 
 
