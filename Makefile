@@ -29,6 +29,7 @@ test: lint typecheck $(STAMP)
 	$(BIN)/pytest -q tests/core tests/operators tests/observability tests/stress --without direct
 	$(BIN)/pytest -q tests/core tests/operators tests/observability tests/stress --without runs
 	$(BIN)/pytest -q tests/core --without through
+	$(BIN)/pytest -q tests/core --without fuse
 	$(BIN)/pytest -q tests/core tests/operators tests/observability tests/stress --without unlocked
 	$(BIN)/pytest -q tests/core tests/sources tests/operators tests/stress --without asks
 	$(MAKE) docs

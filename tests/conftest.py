@@ -11,11 +11,13 @@ from hypothesis import HealthCheck, settings
 from rx_backpressure import Emitter1, Flowable, generate
 from rx_backpressure.core import Drain, _bridge
 
-FAST_PATHS = ("direct", "runs", "through", "unlocked", "asks")
+FAST_PATHS = ("direct", "runs", "through", "fuse", "unlocked", "asks")
 """The core's fast paths that ``--without`` switches off (see docs/concepts/core.md):
 ``direct``, an item or run that finds the loop idle, nothing held and demand goes straight
 downstream; ``runs``, stages of ours hand each other runs of items (the chain hand-off);
 ``through``, a bridged run of operators that never swallow an input is fed with no tap;
+``fuse``, a bridged run of maps and filters only is called by the bridge itself, one frame
+an item;
 ``unlocked``, an item with nothing to count or hook, under unbounded demand, takes the
 direct path's claim without the lock; ``asks``, a pull source takes a request made from
 inside its own pass (downstream's ``on_next`` on the loop's thread) without the lock and
@@ -66,6 +68,9 @@ def switch_off(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
         return
     if path == "through":
         monkeypatch.setattr(_bridge, "ONE_FOR_ONE", frozenset())
+        return
+    if path == "fuse":
+        monkeypatch.setattr(_bridge, "FUSE", False)
         return
     if path == "unlocked":
         monkeypatch.setattr(Drain, "_unlocked_claims", False)

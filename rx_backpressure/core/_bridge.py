@@ -10,6 +10,8 @@ therefore looks at each operator it applies:
   Flowable upstream is asked for exactly what downstream asks for, plus one more for each
   input the operator swallowed (a filtered item), and nothing more. When the operator
   finishes early (``take``, ``take_while``), the bridge cancels the source itself at once.
+  Consecutive exact operators share one bridge; a run of ``map`` and ``filter`` only is
+  called by the bridge itself, one frame per item for the whole run (see ``_run_of``).
 - Any other operator (``flat_map``, ``buffer_with_count``, ``delay``, ``observe_on``, ...)
   expands, contracts or shifts items in time, so no exact demand can be derived for it. It
   turns the segment above it into a *push segment*: upstream sees unbounded demand, as it
@@ -28,6 +30,7 @@ from typing import Any, TypeVar
 import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.internal.basic import identity
 
 from ._demand import UNBOUNDED, add_demand
 from ._drain import Drain
@@ -68,7 +71,22 @@ ONE_FOR_ONE = frozenset({"map_", "scan_", "do_action_"})
 """Those of :data:`EXACT` that emit exactly one item per input (or fail): a run of them never
 swallows an input, so its bridge needs no tap to notice one."""
 
+FUSIBLE: dict[tuple[str, str], bool] = {
+    ("reactivex.operators._map", "map_"): True,
+    ("reactivex.operators._filter", "filter_"): False,
+}
+"""reactivex operators (by implementing function's module and name) whose work a bridged
+run does itself, with their own function: ``map`` (True: its result goes on) and
+``filter`` (False: its verdict decides). A run made only of them takes one frame per item
+for the whole run (see ``_run_of``)."""
+
+FUSE = True
+"""Whether runs of :data:`FUSIBLE` operators are called by the bridge itself; switched off
+only to check that every behaviour holds the same without it (``--without fuse``)."""
+
 Operator = Callable[[Any], Any]
+Step = tuple[bool, Callable[[Any], Any]]
+"""One fused operator: whether it is a map (else a filter), and its function."""
 
 
 def _closure(op: object) -> dict[str, Any]:
@@ -97,6 +115,102 @@ def keeps_demand_exact(op: object, kinds: frozenset[str] = EXACT) -> bool:
     if isinstance(parts, tuple) and parts and getattr(op, "__module__", "") == "reactivex.pipe":
         return all(keeps_demand_exact(part, kinds) for part in parts)
     return False
+
+
+def fused_steps(op: object) -> list[Step] | None:
+    """The steps of ``op`` if it is a :data:`FUSIBLE` operator, or a ``compose`` of such
+    operators only, with the function each one calls (a map given None maps to the item
+    itself, as reactivex's does); else None."""
+    cells = _closure(op)
+    fun = cells.get("fun")
+    if fun is not None:
+        kind = (getattr(fun, "__module__", None), getattr(fun, "__name__", None))
+        is_map = FUSIBLE.get(kind)  # type: ignore[arg-type]
+        args, kwargs = cells.get("args"), cells.get("kwargs")
+        if is_map is None or not isinstance(args, tuple) or len(args) != 1 or kwargs:
+            return None
+        call = args[0]
+        if is_map and not call:
+            call = identity
+        return [(is_map, call)] if callable(call) else None
+    parts = cells.get("operators")
+    if isinstance(parts, tuple) and parts and getattr(op, "__module__", "") == "reactivex.pipe":
+        steps: list[Step] = []
+        for part in parts:
+            found = fused_steps(part)
+            if found is None:
+                return None
+            steps += found
+        return steps
+    return None
+
+
+def _run_of(
+    steps: list[Step],
+    emit: Callable[[Any], None],
+    fail: Callable[[Exception], None],
+    swallowed: Callable[[], None],
+) -> Callable[[Any], None]:
+    """The ``on_next`` of a fused run: each step's function called in turn on the item, as
+    the operators would call it, one frame for the whole run. A map's result goes on, a
+    filter's falsy verdict swallows the item (``swallowed``), and what passes every step goes
+    to ``emit``. A function that raises fails the run (``fail``), which takes no item after
+    that, as reactivex's operators stop at their first error. A verdict whose truth cannot be
+    told raises to the caller, as it does from reactivex's own filter."""
+    stopped = False
+
+    def stop(error: Exception) -> None:
+        nonlocal stopped
+        stopped = True
+        fail(error)
+
+    if not all(is_map for is_map, _ in steps):
+
+        def on_next(value: Any) -> None:
+            if stopped:
+                return
+            for is_map, call in steps:
+                try:
+                    out = call(value)
+                except Exception as err:
+                    stop(err)
+                    return
+                if is_map:
+                    value = out
+                elif not out:
+                    swallowed()
+                    return
+            emit(value)
+
+        return on_next
+    if len(steps) == 1:
+        call = steps[0][1]
+
+        def on_next_one(value: Any) -> None:
+            if stopped:
+                return
+            try:
+                value = call(value)
+            except Exception as err:
+                stop(err)
+                return
+            emit(value)
+
+        return on_next_one
+    calls = tuple(call for _, call in steps)
+
+    def on_next_maps(value: Any) -> None:
+        if stopped:
+            return
+        try:
+            for call in calls:
+                value = call(value)
+        except Exception as err:
+            stop(err)
+            return
+        emit(value)
+
+    return on_next_maps
 
 
 def call_of(op: object) -> str:
@@ -273,6 +387,7 @@ class _Bridge(Subscription):
         self._below: Subscriber[Any] | None = None
         self.source_failed = False  # the source signalled an error (see _Link.on_error)
         self._failed = False  # an error went downstream
+        self.fused = 0  # operators whose functions the bridge calls itself (see connect)
 
     def connect(self, op: Operator, scheduler: abc.SchedulerBase | None) -> None:
         downstream = self._downstream
@@ -281,7 +396,6 @@ class _Bridge(Subscription):
         if self._cancelled:  # cancelled from on_subscribe: the source is never subscribed
             return
         self.one_for_one = keeps_demand_exact(op, ONE_FOR_ONE)
-        output: Observable[Any] = op(_Tapped(self))
         on_next: Callable[[Any], None] = self._on_next
         if self.one_for_one and getattr(downstream, "_keeps_on_next", False):
             # Outputs are inputs one for one, counted by the source: the subscriber's own
@@ -289,6 +403,17 @@ class _Bridge(Subscription):
             on_next = downstream.on_next
             self.direct = True
             self._below = downstream  # kept after the end, for inspect
+        steps = fused_steps(op) if FUSE else None
+        if steps is not None:
+            # Maps and filters only: the bridge calls their functions itself, in one frame
+            # an item, and notes a filtered item itself (no tap).
+            self.fused = len(steps)
+            fail = self._on_error if self.one_for_one else self._fail_input
+            run = _run_of(steps, on_next, fail, self.swallowed)
+            link = _Through(self, run, self._on_error, self._on_completed)
+            self._link.disposable = self._source.subscribe(link, scheduler=scheduler)
+            return
+        output: Observable[Any] = op(_Tapped(self))
         self._link.disposable = output.subscribe(
             on_next, self._on_error, self._on_completed, scheduler=scheduler
         )
@@ -394,6 +519,13 @@ class _Bridge(Subscription):
     def _on_error(self, error: Exception) -> None:
         self._failed = True
         self._end().on_error(error)
+
+    def _fail_input(self, error: Exception) -> None:
+        """A fused run that may swallow failed on an input: the error goes down, and the
+        input counts as taken with no output, as a tap counts it (nothing is asked for
+        it: the source is cancelled by then)."""
+        self._on_error(error)
+        self._swallowed += 1
 
     def _on_completed(self) -> None:
         # A take() that is done must stop a synchronous source now, not when reactivex's

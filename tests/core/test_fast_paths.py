@@ -31,7 +31,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 
 import rx_backpressure as bp
-from rx_backpressure.core import HELD, UNBOUNDED, Drain, lift
+from rx_backpressure.core import HELD, UNBOUNDED, Drain, _bridge, lift
 from rx_backpressure.testing import DemandEvent, TestSubscriber, marbles, verify_flowable
 
 OPERATORS: dict[str, Callable[[], Callable[[Observable[int]], bp.Flowable[Any]]]] = {
@@ -500,7 +500,10 @@ def test_a_run_that_never_swallows_asks_upstream_exactly_what_downstream_asks(
 
 
 @pytest.mark.needs("through")
-def test_a_run_that_never_swallows_has_no_tap_and_one_that_may_has_one() -> None:
+def test_a_run_that_never_swallows_has_no_tap_and_one_that_may_has_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    switch_off(monkeypatch, "fuse")  # reactivex's own map and filter, each a frame an item
     depths: list[int] = []
 
     def record(_: int) -> None:
@@ -522,32 +525,151 @@ def test_a_run_that_never_swallows_has_no_tap_and_one_that_may_has_one() -> None
     assert depth_with(ops.filter(lambda _: True)) == depth_with(ops.map(lambda x: x)) + 2
 
 
+def frames_above(loop: str, pipeline: Observable[int] | bp.Flowable[int]) -> int:
+    """Frames per item from the loop that reads the source (the function named ``loop``)
+    up to the subscriber's callback: the callback's frame and each one below it."""
+    seen: list[int] = []
+
+    def record(_: int) -> None:
+        frame: FrameType | None = sys._getframe(0)
+        count = 0
+        while frame is not None and frame.f_code.co_name != loop:
+            count += 1
+            frame = frame.f_back
+        assert frame is not None
+        seen.append(count)
+
+    pipeline.subscribe(record)
+    assert seen
+    assert len(set(seen)) == 1
+    return seen[0]
+
+
 @pytest.mark.needs("through")
 @pytest.mark.parametrize("k", [1, 3, 5])
-def test_a_run_of_maps_takes_one_frame_an_item_fewer_than_reactivexs_own_pipe(k: int) -> None:
-    # Per item, from the loop that reads the source up to the subscriber's callback: the
-    # source calls the first map itself (no observer of its own), and the last map's
-    # observer calls the subscriber's callback (no bridge frame between).
-    def frames_above(loop: str, pipeline: Observable[int] | bp.Flowable[int]) -> int:
-        seen: list[int] = []
-
-        def record(_: int) -> None:
-            frame: FrameType | None = sys._getframe(0)
-            count = 0  # this callback's frame and each one below it, down to the loop's
-            while frame is not None and frame.f_code.co_name != loop:
-                count += 1
-                frame = frame.f_back
-            assert frame is not None
-            seen.append(count)
-
-        pipeline.subscribe(record)
-        assert len(set(seen)) == 1
-        return seen[0]
-
+def test_a_run_of_maps_takes_one_frame_an_item_fewer_than_reactivexs_own_pipe(
+    k: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unfused, per item: the source calls the first map itself (no observer of its own),
+    # and the last map's observer calls the subscriber's callback (no bridge frame between).
+    switch_off(monkeypatch, "fuse")
     maps = [ops.map(lambda x: x) for _ in range(k)]
     ours = frames_above("_emit", bp.from_iterable(range(3)).pipe(*maps))
     theirs = frames_above("action", reactivex.from_iterable(range(3)).pipe(*maps))
     assert ours == theirs - 1 == 2 * k + 1  # k maps, k observers and the callback
+
+
+@pytest.mark.needs("fuse", "through")
+@pytest.mark.parametrize("k", [1, 2, 5, 10])
+def test_a_fused_run_of_maps_and_filters_takes_the_same_frames_an_item_whatever_its_length(
+    k: int,
+) -> None:
+    # The bridge calls the maps' and filters' functions in turn from one frame of its own,
+    # so an item never stands on more than that frame and one function's: two frames with
+    # the callback for maps only (handed to the callback itself), three with a filter (its
+    # outputs are counted on the way, as it may swallow), against 2k + 2 in reactivex's pipe.
+    maps = [ops.map(_plus_one) for _ in range(k)]
+    assert frames_above("_emit", bp.from_iterable(range(3)).pipe(*maps)) == 2
+    theirs = frames_above("action", reactivex.from_iterable(range(3)).pipe(*maps))
+    assert theirs == 2 * k + 2
+    mixed = [*maps, ops.filter(_positive)]
+    assert frames_above("_emit", bp.from_iterable(range(3)).pipe(*mixed)) == 3
+
+
+def _plus_one(x: int) -> int:
+    return x + 1
+
+
+def _positive(x: int) -> bool:
+    return x > 0
+
+
+def _fails_on_9(x: int) -> int:
+    return x // (x - 9) + x
+
+
+def _fails_on_12(x: int) -> bool:
+    return 1 // (x - 12) != 5
+
+
+def _twice(x: int) -> int:
+    return x * 2
+
+
+def _over_4(x: int) -> bool:
+    return x > 4
+
+
+def _no_3s(x: int) -> bool:
+    return x % 3 != 0
+
+
+FUSIBLE: dict[str, Callable[[], Callable[[Observable[int]], Observable[int]]]] = {
+    "map": lambda: ops.map(_plus_one),
+    "map(None)": lambda: ops.map(None),
+    "map fails on 9": lambda: ops.map(_fails_on_9),
+    "filter": lambda: ops.filter(_no_3s),
+    "filter fails on 12": lambda: ops.filter(_fails_on_12),
+    "compose": lambda: reactivex.compose(ops.map(_twice), ops.filter(_over_4)),
+}
+
+
+def run_fusible(names: list[str], demand: str, fuse: bool) -> tuple[list[Any], ...]:
+    """What the subscriber sees, the source's requests and the bridge's counts, for a run of
+    ``names`` bridged with the bridge calling their functions (``fuse``) or reactivex's
+    own operators calling them."""
+    before = _bridge.FUSE
+    _bridge.FUSE = fuse
+    try:
+        with marbles() as m:
+            source = m.pull(range(30))
+            results = m.start(source.pipe(*(FUSIBLE[name]() for name in names)), demand=demand)
+            assert m.subscriber is not None
+            bridge = bp.inspect(m.subscriber.subscription)[-1]
+            counts = [bridge.kind, bridge.received, bridge.emitted, bridge.demand]
+            return list(results), list(m.requests_of(source)), counts
+    finally:
+        _bridge.FUSE = before
+
+
+@pytest.mark.needs("fuse")
+@settings(max_examples=80, deadline=None)
+@given(
+    names=st.lists(st.sampled_from(sorted(FUSIBLE)), min_size=1, max_size=6),
+    demand=st.sampled_from(["1-1-1-1-1-1-1-1-1", "3---2---*", "*", "2-------------1"]),
+)
+def test_a_fused_run_sees_asks_and_counts_exactly_what_reactivexs_operators_do(
+    names: list[str], demand: str
+) -> None:
+    # Items, their times, errors (a function that raises fails the stream and cancels the
+    # source), every request the source sees, and what inspect reads of the bridge.
+    assert run_fusible(names, demand, fuse=True) == run_fusible(names, demand, fuse=False)
+
+
+@pytest.mark.needs("fuse")
+def test_a_fused_run_calls_no_function_after_one_failed() -> None:
+    # reactivex's map would call its mapper again for an item that reached it after its
+    # error (the observer after it drops the result); the fused run stops at once.
+    calls: list[int] = []
+
+    def mapper(x: int) -> int:
+        calls.append(x)
+        if x == 2:
+            raise ValueError(x)
+        return x
+
+    subscriber: TestSubscriber[int] = TestSubscriber(initial_request=UNBOUNDED)
+    bp.from_iterable(range(10)).pipe(ops.map(mapper), ops.filter(_positive)).subscribe(subscriber)
+    assert calls == [0, 1, 2]
+    assert subscriber.values == [1]
+    assert [type(error) for error in subscriber.errors] == [ValueError]
+    assert _bridge.fused_steps(ops.map(mapper)) == [(True, mapper)]
+    assert _bridge.fused_steps(ops.scan(_sum, 0)) is None
+    assert _bridge.fused_steps(reactivex.compose(ops.map(mapper), ops.take(2))) is None
+
+
+def _sum(total: int, x: int) -> int:
+    return total + x
 
 
 def _fails_on_three(value: int) -> int:
