@@ -372,17 +372,17 @@ def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
     the head, or already let go by the stage). Anything that is not for the direct path is
     taken in by ``_accept``: the stage must not take the core's own direct path (it has its
     own ``_emit``)."""
-    idle = self._idle
-    if idle and self._free_calls and self._requested == UNBOUNDED:
+    idle, queue = self._idle, self._queue
+    unlocked = idle and self._free_calls and self._requested == UNBOUNDED
+    if unlocked:
         # The same without the lock, as _accept's unlocked path: unbounded demand needs no
         # update, and what is received is counted with the claim (``_passed``), or under
-        # the lock once the outcome is the loop's. A plain success goes on inline, here.
+        # the lock once the outcome is the loop's. A plain success goes on inline, below.
         try:
             idle.pop()
         except IndexError:  # claimed meanwhile by another thread: taken in by _accept
             self._accept(value)
             return
-        queue = self._queue
         if queue or self._done or self._cancelled or self._violation is not None:
             idle.append(True)  # not for the direct path: the claim given back
             if self._missed:
@@ -390,67 +390,58 @@ def _accept_called(self: Drain[_In, _Out], value: _In) -> None:
             self._accept(value)
             return
         queue.append(value)
-        token: int = self._call_gate.calm
-        outcome: object = None
-        raised = False
-        if token >= 0:
-            try:
-                outcome = self._call_action(value)
-            except Exception as err:
-                outcome, raised = err, True
-            else:
-                if type(outcome) is self._call_plain and self._call_gate.calm == token:
-                    queue.popleft()
-                    self._passed += 1  # received and handed on, even if downstream raises
-                    try:
-                        downstream = self._downstream
-                        if downstream is not None:  # None: cancelled meanwhile, moot
-                            downstream.on_next(outcome)  # type: ignore[arg-type]
-                    except Exception as err:
-                        self._cancel_upstream()
-                        self._finish(err)  # the loop stays claimed: the subscription is over
-                        return
-                    idle.append(True)
-                    if self._missed:
-                        self._take_back()
-                    return
-        self._settle_called(True, token, outcome, raised)
-        return
-    lock, queue = self._lock, self._queue
-    lock.acquire()
-    requested = self._requested
-    if (
-        not requested
-        or not idle
-        or queue
-        or self._done
-        or self._cancelled
-        or self._violation is not None
-    ):
+    else:
+        lock = self._lock
+        lock.acquire()
+        requested = self._requested
+        if (
+            not requested
+            or not idle
+            or queue
+            or self._done
+            or self._cancelled
+            or self._violation is not None
+        ):
+            lock.release()
+            self._accept(value)
+            return
+        try:
+            idle.pop()  # the claim on the loop, and the item's demand, as _claim_direct
+        except IndexError:  # taken meanwhile by the unlocked direct path
+            lock.release()
+            self._accept(value)
+            return
+        if requested != UNBOUNDED:
+            self._requested = requested - 1
+        queue.append(value)
+        self._received += 1
         lock.release()
-        self._accept(value)
-        return
-    try:
-        idle.pop()  # the claim on the loop, and the item's demand, as _claim_direct
-    except IndexError:  # taken meanwhile by the unlocked direct path
-        lock.release()
-        self._accept(value)
-        return
-    if requested != UNBOUNDED:
-        self._requested = requested - 1
-    queue.append(value)
-    self._received += 1
-    lock.release()
-    self._delivering_thread = _get_ident()
-    token = self._call_gate.calm
-    outcome = None
+        self._delivering_thread = _get_ident()
+    token: int = self._call_gate.calm
+    outcome: object = None
     raised = False
     if token >= 0:
         try:
             outcome = self._call_action(value)
         except Exception as err:
             outcome, raised = err, True
-    self._settle_called(False, token, outcome, raised)
+        else:
+            if unlocked and type(outcome) is self._call_plain and self._call_gate.calm == token:
+                queue.popleft()
+                self._passed += 1  # received and handed on, even if downstream raises
+                try:
+                    downstream = self._downstream
+                    if downstream is not None:  # None: cancelled meanwhile, moot
+                        downstream.on_next(outcome)  # type: ignore[arg-type]
+                except Exception as err:
+                    self._cancel_upstream()
+                    self._finish(err)  # the loop stays claimed: the subscription is over
+                    return
+                idle.append(True)
+                if self._missed:
+                    self._take_back()
+                return
+    self._settle_called(bool(unlocked), token, outcome, raised)
 
 
 def _settle_called(

@@ -432,11 +432,12 @@ def settled(events: list[DemandEvent]) -> list[DemandEvent]:
     return events
 
 
+DEMANDS = st.sampled_from(["1-1-1-1-1-1-1-1-1", "3---2---*", "*", "2-------------1"])
+"""Demand diagrams for the runs compared below: one at a time, in steps, all, and late."""
+
+
 @settings(max_examples=60, deadline=None)
-@given(
-    names=st.lists(st.sampled_from(sorted(EXACT)), min_size=2, max_size=6),
-    demand=st.sampled_from(["1-1-1-1-1-1-1-1-1", "3---2---*", "*", "2-------------1"]),
-)
+@given(names=st.lists(st.sampled_from(sorted(EXACT)), min_size=2, max_size=6), demand=DEMANDS)
 def test_a_fused_run_sees_and_asks_exactly_what_separate_bridges_do(
     names: list[str], demand: str
 ) -> None:
@@ -634,10 +635,7 @@ def run_fusible(names: list[str], demand: str, fuse: bool) -> tuple[list[Any], .
 
 @pytest.mark.needs("fuse")
 @settings(max_examples=80, deadline=None)
-@given(
-    names=st.lists(st.sampled_from(sorted(FUSIBLE)), min_size=1, max_size=6),
-    demand=st.sampled_from(["1-1-1-1-1-1-1-1-1", "3---2---*", "*", "2-------------1"]),
-)
+@given(names=st.lists(st.sampled_from(sorted(FUSIBLE)), min_size=1, max_size=6), demand=DEMANDS)
 def test_a_fused_run_sees_asks_and_counts_exactly_what_reactivexs_operators_do(
     names: list[str], demand: str
 ) -> None:
