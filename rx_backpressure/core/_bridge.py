@@ -387,7 +387,6 @@ class _Bridge(Subscription):
         self._below: Subscriber[Any] | None = None
         self.source_failed = False  # the source signalled an error (see _Link.on_error)
         self._failed = False  # an error went downstream
-        self.fused = 0  # operators whose functions the bridge calls itself (see connect)
 
     def connect(self, op: Operator, scheduler: abc.SchedulerBase | None) -> None:
         downstream = self._downstream
@@ -407,7 +406,6 @@ class _Bridge(Subscription):
         if steps is not None:
             # Maps and filters only: the bridge calls their functions itself, in one frame
             # an item, and notes a filtered item itself (no tap).
-            self.fused = len(steps)
             fail = self._on_error if self.one_for_one else self._fail_input
             run = _run_of(steps, on_next, fail, self.swallowed)
             link = _Through(self, run, self._on_error, self._on_completed)
