@@ -350,6 +350,42 @@ def test_a_chain_over_producers_on_several_threads_keeps_each_producers_order(
     on_next.assert_each_producers_order(producers=4, items=2000)
 
 
+def _double(item: tuple[int, int]) -> tuple[int, int]:
+    return item[0], item[1] * 2
+
+
+def _fourfold(item: tuple[int, int]) -> bool:
+    return item[1] % 4 == 0
+
+
+def _halve(item: tuple[int, int]) -> tuple[int, int]:
+    return item[0], item[1] // 2
+
+
+def test_a_fused_run_fed_by_producers_on_several_threads_keeps_each_producers_order(
+    direct: bool,
+) -> None:
+    # A run of maps and a filter (fused, or reactivex's own operators under --without
+    # fuse) below a buffer that four producer threads push into at once: each item is
+    # delivered on whichever thread holds the buffer's loop, never two at a time, every
+    # even item of each producer arrives in order, and the bridge counts what it took in
+    # and let through.
+    subject: reactivex.subject.Subject[tuple[int, int]] = reactivex.subject.Subject()
+    on_next = OneAtATime()
+    flow = bp.bounded_buffer(16)(subject).pipe(
+        ops.map(_double), ops.filter(_fourfold), ops.map(_halve)
+    )
+    subscription = flow.subscribe(on_next)
+    push_from_threads(subject, producers=4, items=2000)
+    assert on_next.overlaps == []
+    for k in range(4):
+        assert [item for producer, item in on_next.values if producer == k] == list(
+            range(0, 2000, 2)
+        )
+    bridge = bp.inspect(subscription)[-1]
+    assert (bridge.kind, bridge.received, bridge.emitted) == ("bridge", 8000, 4000)
+
+
 @pytest.mark.parametrize("name", ["bounded_buffer", "shed", "token_bucket", "circuit_break"])
 def test_a_cancel_from_another_thread_stops_the_unlocked_path(name: str, direct: bool) -> None:
     # Two producers push under unbounded demand while a third thread cancels: once the
