@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
-from reactivex.internal.basic import identity
 
 from ._demand import UNBOUNDED, add_demand
 from ._drain import Drain
@@ -117,6 +116,11 @@ def keeps_demand_exact(op: object, kinds: frozenset[str] = EXACT) -> bool:
     return False
 
 
+def _same(value: Any) -> Any:
+    """What a map given no mapper calls: the item itself."""
+    return value
+
+
 def fused_steps(op: object) -> list[Step] | None:
     """The steps of ``op`` if it is a :data:`FUSIBLE` operator, or a ``compose`` of such
     operators only, with the function each one calls (a map given None maps to the item
@@ -131,7 +135,7 @@ def fused_steps(op: object) -> list[Step] | None:
             return None
         call = args[0]
         if is_map and not call:
-            call = identity
+            call = _same
         return [(is_map, call)] if callable(call) else None
     parts = cells.get("operators")
     if isinstance(parts, tuple) and parts and getattr(op, "__module__", "") == "reactivex.pipe":
