@@ -217,8 +217,9 @@ class Target:
     def holds(self, value: float) -> bool:
         return value >= self.bound if self.op == ">=" else value <= self.bound
 
-    def __str__(self) -> str:
-        return f"{self.op} {self.bound:g}x"
+    def text(self, unit: str) -> str:
+        """``">= 1.3x"`` for a ratio, ``"<= 16 MiB"`` or ``"<= 2 cells"`` for a quantity."""
+        return f"{self.op} {self.bound:g}{_suffix(unit)}"
 
 
 def at_least(bound: float) -> Target:
@@ -275,7 +276,7 @@ def row_of(
         low=min(finite, default=math.nan),
         high=max(finite, default=math.nan),
         rounds=len(per_round),
-        target="" if target is None else str(target),
+        target="" if target is None else target.text(unit),
         verdict=_verdict(target, median, per_round),
         detail=detail,
     )
@@ -358,7 +359,19 @@ def _ratio(value: float, unit: str = "") -> str:
         return f"{value:.4f}"
     if unit.startswith("cells"):  # a count
         return f"{value:.0f}"
-    return f"{value:.1f}x" if abs(value) >= 10 else f"{value:.2f}x"
+    number = f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return number + ("x" if _is_ratio(unit) else "")
+
+
+def _is_ratio(unit: str) -> bool:
+    """Ratios are in units named "x ..." (or given none); anything else is a quantity."""
+    return not unit or unit.startswith("x ")
+
+
+def _suffix(unit: str) -> str:
+    if _is_ratio(unit):
+        return "x"
+    return "" if unit == NOMINAL else " " + unit.split()[0]
 
 
 def report(title: str, rows: Sequence[Row], options: Options) -> None:

@@ -66,6 +66,26 @@ def test_a_ratio_is_reported_on_best_times_median_times_and_each_round(
     assert row.verdict == "met (not every round)"
 
 
+def test_a_ratio_is_printed_with_an_x_and_a_quantity_with_its_unit(
+    harness: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ratio = harness.row_of(
+        "r", median=1.5, best=2.0, per_round=[1.5], unit="x map", target=harness.at_most(2)
+    )
+    memory = harness.row_of(
+        "m", median=0.5, best=0.25, per_round=[0.5, 0.25], unit="MiB", target=harness.at_most(16)
+    )
+    cells = harness.row_of(
+        "c", median=3, best=2, per_round=[3], unit="cells of 200", target=harness.at_most(4)
+    )
+    assert (ratio.target, memory.target, cells.target) == ("<= 2x", "<= 16 MiB", "<= 4 cells")
+    harness.report("t", [ratio, memory, cells], harness.Options(quick=True, rounds=2, json=False))
+    lines = capsys.readouterr().out.splitlines()[2:]
+    assert lines[0].split()[1:4] == ["2.00x", "1.50x", "1.50x..1.50x"]
+    assert lines[1].split()[1:4] == ["0.25", "0.50", "0.25..0.50"]
+    assert lines[2].split()[1:4] == ["2", "3", "3..3"]
+
+
 def test_the_map_overhead_ratio_divides_by_one_map_stage_of_its_own_source(
     harness: ModuleType,
 ) -> None:
