@@ -6,6 +6,7 @@ random schedules against a ten-line model of the policy.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -14,13 +15,22 @@ import reactivex
 from conftest import run_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reactivex import operators as ops
 from reactivex.scheduler import ImmediateScheduler
 from reactivex.subject import Subject
+from reactivex.testing import TestScheduler
 
 import rx_backpressure as bp
-from rx_backpressure import Strategy, shed
-from rx_backpressure.core import Metrics
-from rx_backpressure.testing import Demand, TestSubscriber, marbles, verify_flowable
+from rx_backpressure import Strategy, inspect, shed
+from rx_backpressure.core import UNBOUNDED, Metrics
+from rx_backpressure.operators._shed import STEP
+from rx_backpressure.testing import (
+    Demand,
+    RecordingFlowable,
+    TestSubscriber,
+    marbles,
+    verify_flowable,
+)
 
 # -- the two strategies ----------------------------------------------------------------
 
@@ -129,6 +139,82 @@ def test_head_over_a_flowable_keeps_the_newest() -> None:
         result = m.start(source.pipe(operator), demand="1-----*")
         assert result == m.exp("0-----(7,8,9,|)")
     assert dropped == [1, 2, 3, 4, 5, 6]
+
+
+def latest(_: Any, value: Any) -> Any:
+    return value
+
+
+def subscribed_on_a_thread(flowable: bp.Flowable[Any]) -> tuple[list[Any], list[str], Any]:
+    """Subscribe with callbacks on a thread of its own; what arrived, the ends, and the
+    subscription, once the thread is done (30 s at most: a hang fails, it does not block)."""
+    values: list[Any] = []
+    ends: list[str] = []
+    handle: list[Any] = []
+
+    def run() -> None:
+        handle.append(
+            flowable.subscribe(
+                values.append, lambda e: ends.append(f"error {e!r}"), lambda: ends.append("done")
+            )
+        )
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), f"the subscribe call hung after {len(values)} items"
+    return values, ends, handle[0]
+
+
+def test_inside_a_reactivex_subscribe_a_synchronous_source_is_asked_in_steps() -> None:
+    # take() is reactivex's own, so shed is subscribed inside reactivex's trampoline: it asks
+    # an endless synchronous source for STEP items a step, each step queued behind the last,
+    # so take() gets its turn to cancel the source.
+    source = RecordingFlowable(bp.from_iterable(itertools.count()), TestScheduler())
+    values, ends, _ = subscribed_on_a_thread(source.pipe(shed(8), ops.take(300)))
+    assert (values, ends) == (list(range(300)), ["done"])
+    assert [event.n for event in source.requests] == [STEP, STEP, STEP, None]
+
+
+def test_steps_end_once_an_item_comes_outside_a_step_so_a_buffer_above_never_waits() -> None:
+    # The push source above bounded_buffer sends its items in a trampoline step of its own:
+    # the first step's request finds the buffer empty, and the items come after it. A second
+    # step would wait for the source to finish, while the full buffer waited for its demand:
+    # shed asks for everything instead, and every item goes through.
+    buffered = bp.bounded_buffer(9)(reactivex.from_iterable(range(259)))
+    recording = RecordingFlowable(buffered, TestScheduler())
+    values, ends, subscription = subscribed_on_a_thread(
+        recording.pipe(shed(7), ops.scan(latest, None))
+    )
+    assert (values, ends) == (list(range(259)), ["done"])
+    assert [event.n for event in recording.requests] == [STEP, UNBOUNDED]
+    stage = next(s for s in inspect(subscription) if s.name == "shed(7)")
+    assert (stage.received, stage.emitted, stage.dropped) == (259, 259, 0)
+
+
+def test_items_from_a_producer_thread_end_the_steps_and_all_arrive_in_order() -> None:
+    # The same with a Subject fed by another thread: its first item is not an answer to a
+    # step made on the subscribing thread, so shed asks for everything from then on; the
+    # buffer holds the producer back while the subscriber works, and nothing is dropped.
+    subject: Subject[int] = Subject()
+    recording = RecordingFlowable(bp.bounded_buffer(9)(subject), TestScheduler())
+    values: list[int] = []
+    ends: list[str] = []
+    subscription = recording.pipe(shed(7), ops.scan(latest, None)).subscribe(
+        values.append, lambda e: ends.append(f"error {e!r}"), lambda: ends.append("done")
+    )
+    assert [event.n for event in recording.requests] == [STEP]
+
+    def produce() -> None:
+        for i in range(2000):
+            subject.on_next(i)
+        subject.on_completed()
+
+    run_threads([threading.Thread(target=produce, daemon=True)], "the producer")
+    assert (values, ends) == (list(range(2000)), ["done"])
+    assert [event.n for event in recording.requests] == [STEP, UNBOUNDED]
+    stage = next(s for s in inspect(subscription) if s.name == "shed(7)")
+    assert (stage.received, stage.emitted, stage.dropped) == (2000, 2000, 0)
 
 
 # -- the rule suite and bad input ------------------------------------------------------

@@ -52,6 +52,11 @@ def number_of(value: Any) -> int:
     return value if isinstance(value, int) else int(value[1])
 
 
+def latest(_: Any, value: Any) -> Any:
+    """The accumulator of every ``ops.scan`` in the suite: it emits each item unchanged."""
+    return value
+
+
 def keep(value: Any) -> bool:
     """The predicate of every ``ops.filter`` in the suite: removes one item in five."""
     return number_of(value) % 5 != 3
@@ -136,6 +141,10 @@ def stage(kind: str, case: Case, drops: Drops) -> Stage:
         return Stage("map", ops.map(same), ours=False)
     if kind == "filter":
         return Stage("filter", ops.filter(keep), ours=False, filters=True)
+    if kind == "scan":
+        # Not a map or a filter, so never fused: reactivex's own operator runs, subscribed
+        # inside reactivex's trampoline, with the stages above it.
+        return Stage("scan", ops.scan(latest, None), ours=False)
     raise ValueError(f"unknown stage kind {kind!r}")
 
 
@@ -188,8 +197,8 @@ def single(kind: str, case: Case) -> Pipeline:
 
 def chain(case: Case, kinds: list[str] | None = None) -> Pipeline:
     """Our operators ``kinds`` exactly as given; or 2 to 4 of them drawn from ``case``, each
-    with a chance of a ``map`` and of a ``filter`` at drawn places (the filter before any
-    batching: it looks at single items)."""
+    with a chance of a ``map``, of a ``filter`` and of a ``scan`` at drawn places (the
+    filter before any batching: it looks at single items)."""
     pipeline = Pipeline([])
     if kinds is not None:
         pipeline.stages = [stage(kind, case, pipeline.drops) for kind in kinds]
@@ -202,6 +211,8 @@ def chain(case: Case, kinds: list[str] | None = None) -> Pipeline:
     if case.rng.random() < 0.4:
         unbatched = next((i for i, s in enumerate(stages) if s.batches), len(stages))
         stages.insert(case.rng.randint(0, unbatched), stage("filter", case, pipeline.drops))
+    if case.rng.random() < 0.3:
+        stages.insert(case.rng.randint(0, len(stages)), stage("scan", case, pipeline.drops))
     pipeline.stages = stages
     case.note("pipeline", pipeline.label)
     return pipeline

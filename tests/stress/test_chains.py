@@ -1,5 +1,6 @@
-"""Scenario 4: chains of 2 to 4 of our operators (random, plus each operator twice in a row),
-with ``map``/``filter`` at random places, over a pull source and a synchronous push source,
+"""Scenario 4: chains of 2 to 4 of our operators (random, plus each operator twice in a row,
+plus each pair of them above reactivex's ``scan``), with ``map``/``filter``/``scan`` at
+random places, over a pull source and a synchronous push source,
 consumed with plain callbacks (unbounded demand) and by a subscriber requesting from other
 threads: every item, in order, then completion exactly once.
 """
@@ -22,15 +23,22 @@ from _stress import ROUNDS, Case, Recorder, Threads
 # Random chains put adaptive_batch after small buffers on purpose: the sizing advice is moot.
 pytestmark = pytest.mark.filterwarnings("ignore::rx_backpressure.BatchSizeWarning")
 
-CHAINS = [f"random-{i}" for i in range(3 * ROUNDS)] + [
-    f"twice-{kind}-{i}" for i in range(max(1, ROUNDS // 2)) for kind in KINDS
-]
+CHAINS = (
+    [f"random-{i}" for i in range(3 * ROUNDS)]
+    + [f"twice-{kind}-{i}" for i in range(max(1, ROUNDS // 2)) for kind in KINDS]
+    + [f"pair-{first}-{second}" for first in KINDS for second in KINDS]
+)
+"""Random chains; each operator twice in a row; and each pair of them with reactivex's
+``scan`` below (never fused: reactivex subscribes the pair inside its trampoline)."""
 
 
 def chain_for(which: str, case: Case) -> Pipeline:
     if which.startswith("twice-"):
         kind = which.split("-")[1]
         return chain(case, [kind, kind])
+    if which.startswith("pair-"):
+        _, first, second = which.split("-")
+        return chain(case, [first, second, "scan"])
     return chain(case)
 
 
