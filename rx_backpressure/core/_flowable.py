@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
@@ -224,6 +225,9 @@ class Flowable(Observable[_T_out]):
         return to_async_iterable(self)
 
 
+_get_ident = threading.get_ident
+
+
 def _ignore(*_: object) -> None:
     pass
 
@@ -245,9 +249,24 @@ class _UnboundedSubscriber(Generic[_T]):
     ``first`` stops it at once, and so does an operator whose own output waits on the
     trampoline (``flat_map`` over ``just``), which reactivex's ``from_iterable``, reading
     its whole iterable in one step, would not let in before the end.
+
+    Steps go on only while the Flowable answers each one inside the step's request, as a
+    synchronous source does. An item that comes any other way (pushed by a source upstream
+    of one of our buffers, in a trampoline step of its own, or from another thread) ends
+    the stepping, and everything is asked for at once: a step queued behind a source that
+    pushes would wait for that source to end, while a buffer above waited for the step's
+    demand.
     """
 
-    __slots__ = ("_next", "_subscription", "on_completed", "on_error", "on_next")
+    __slots__ = (
+        "_next",
+        "_step_thread",
+        "_stepping",
+        "_subscription",
+        "on_completed",
+        "on_error",
+        "on_next",
+    )
 
     _keeps_on_next = True  # set for good in on_subscribe (see _bridge._Bridge.connect)
 
@@ -265,6 +284,8 @@ class _UnboundedSubscriber(Generic[_T]):
         self.on_error = on_error or _raise
         self.on_completed = on_completed or _ignore
         self._subscription: Subscription | None = None
+        self._stepping = False
+        self._step_thread: int | None = None  # the thread inside a step's request
 
     def on_subscribe(self, subscription: Subscription) -> None:
         trampoline = CurrentThreadScheduler.singleton()
@@ -272,15 +293,32 @@ class _UnboundedSubscriber(Generic[_T]):
             subscription.request(UNBOUNDED)
             return
         self._subscription = subscription
+        self._stepping = True
         self._next = self.on_next
         self.on_next = self._stepped_next
         trampoline.schedule(self._step)
 
     def _step(self, _: abc.SchedulerBase, __: Any = None) -> None:
         subscription = self._subscription
-        if subscription is not None:
-            subscription.request(1)
+        if subscription is not None and self._stepping:
+            self._step_thread = _get_ident()
+            try:
+                subscription.request(1)
+            finally:
+                self._step_thread = None
 
     def _stepped_next(self, value: _T) -> None:
-        self._next(value)
-        CurrentThreadScheduler.singleton().schedule(self._step)
+        """``on_next`` while stepping (a bridge may keep calling it after: then it only
+        passes the item on)."""
+        if not self._stepping:
+            self._next(value)
+        elif self._step_thread == _get_ident():  # the step's answer: the next step queues
+            self._next(value)
+            CurrentThreadScheduler.singleton().schedule(self._step)
+        else:  # pushed from elsewhere: everything is asked for, once
+            self._stepping = False
+            self.on_next = self._next
+            subscription = self._subscription
+            assert subscription is not None  # set before the first step
+            subscription.request(UNBOUNDED)
+            self._next(value)

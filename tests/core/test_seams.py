@@ -1,8 +1,9 @@
 """Where the core meets threads, push segments and chains of our operators.
 
 Each test pins one seam with the public API: a second thread calling ``request``, a plain
-reactivex operator stopping a synchronous Flowable, chains of our operators over a
-synchronous push source, the blocking iterator across threads, and rule 2.13. Anything that
+reactivex operator stopping a synchronous Flowable (and ending its steps when items come
+from a push source or another thread), chains of our operators over a synchronous push
+source, the blocking iterator across threads, and rule 2.13. Anything that
 could hang runs in a worker thread joined with a timeout, so a hang fails the test.
 """
 
@@ -21,9 +22,10 @@ from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.scheduler import NewThreadScheduler
 from reactivex.subject import Subject
+from reactivex.testing import TestScheduler
 
 import rx_backpressure as bp
-from rx_backpressure.testing import TestSubscriber
+from rx_backpressure.testing import RecordingFlowable, TestSubscriber
 
 TIMEOUT = 20.0
 
@@ -147,6 +149,63 @@ def test_cancelling_in_on_subscribe_ahead_of_a_push_operator_reads_nothing() -> 
     )
     assert read == []
     assert subscriber.values == []
+
+
+STEP_READERS: dict[str, Callable[[], Callable[[Observable[int]], Observable[Any]]]] = {
+    "merge(empty)": lambda: ops.merge(reactivex.empty()),
+    "concat_map(just)": lambda: ops.concat_map(reactivex.just),
+    "flat_map(just)": lambda: ops.flat_map(reactivex.just),
+    "buffer_with_count(2)": lambda: ops.buffer_with_count(2),
+}
+"""Operators that read a Flowable in trampoline steps (not maps or filters, not one for one)."""
+
+
+def flat(values: list[Any]) -> list[Any]:
+    return [v for value in values for v in (value if isinstance(value, list) else [value])]
+
+
+@pytest.mark.parametrize("name", list(STEP_READERS))
+def test_steps_end_when_a_buffer_above_is_fed_by_a_push_source_on_its_own_step(
+    name: str,
+) -> None:
+    # reactivex.from_iterable pushes in a trampoline step of its own, so the first step's
+    # request(1) finds the buffer empty and item 0 comes later, not as its answer. A second
+    # step would queue behind the pushing step, which waits for room in the buffer: the
+    # reader asks for everything instead.
+    source = RecordingFlowable(
+        bp.bounded_buffer(9)(reactivex.from_iterable(range(500))), TestScheduler()
+    )
+    seen: list[Any] = []
+    ends: list[str] = []
+    segment = source.pipe(STEP_READERS[name]())
+    finishes(
+        lambda: segment.subscribe(
+            seen.append, lambda e: ends.append(repr(e)), lambda: ends.append("done")
+        )
+    )
+    assert (flat(seen), ends) == (list(range(500)), ["done"])
+    assert [event.n for event in source.requests][:2] == [1, bp.UNBOUNDED]
+
+
+@pytest.mark.parametrize("name", list(STEP_READERS))
+def test_steps_end_when_items_come_from_a_producer_thread(name: str) -> None:
+    subject: Subject[int] = Subject()
+    source = RecordingFlowable(bp.bounded_buffer(9)(subject), TestScheduler())
+    seen: list[Any] = []
+    ends: list[str] = []
+    source.pipe(STEP_READERS[name]()).subscribe(
+        seen.append, lambda e: ends.append(repr(e)), lambda: ends.append("done")
+    )
+    assert [event.n for event in source.requests] == [1]  # the first step, unanswered
+
+    def produce() -> None:
+        for item in range(2000):
+            subject.on_next(item)
+        subject.on_completed()
+
+    finishes(produce)
+    assert (flat(seen), ends) == (list(range(2000)), ["done"])
+    assert [event.n for event in source.requests][:2] == [1, bp.UNBOUNDED]
 
 
 # -- 3. chains of our operators over a synchronous push source -----------------------------

@@ -145,6 +145,9 @@ def stage(kind: str, case: Case, drops: Drops) -> Stage:
         # Not a map or a filter, so never fused: reactivex's own operator runs, subscribed
         # inside reactivex's trampoline, with the stages above it.
         return Stage("scan", ops.scan(latest, None), ours=False)
+    if kind == "concat_map":
+        # Not one for one: the stages above become a push segment, read in trampoline steps.
+        return Stage("concat_map", ops.concat_map(reactivex.just), ours=False)
     raise ValueError(f"unknown stage kind {kind!r}")
 
 
