@@ -31,6 +31,7 @@ from ._stage import stage_name as stage_name
 from ._subscription import Subscriber as Subscriber
 from ._subscription import Subscription as Subscription
 from ._subscription import is_subscriber as is_subscriber
+from ._trampoline import Steps as Steps
 from ._trampoline import on_trampoline as on_trampoline
 from ._validate import check_callable as check_callable
 from ._validate import check_choice as check_choice

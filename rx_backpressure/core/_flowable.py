@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
@@ -12,6 +11,7 @@ from reactivex.scheduler import CurrentThreadScheduler
 from ._demand import UNBOUNDED
 from ._stage import collector
 from ._subscription import Subscriber, Subscription, is_subscriber
+from ._trampoline import Steps
 from ._validate import check_callable
 
 if TYPE_CHECKING:
@@ -225,9 +225,6 @@ class Flowable(Observable[_T_out]):
         return to_async_iterable(self)
 
 
-_get_ident = threading.get_ident
-
-
 def _ignore(*_: object) -> None:
     pass
 
@@ -250,23 +247,10 @@ class _UnboundedSubscriber(Generic[_T]):
     trampoline (``flat_map`` over ``just``), which reactivex's ``from_iterable``, reading
     its whole iterable in one step, would not let in before the end.
 
-    Steps go on only while the Flowable answers each one inside the step's request, as a
-    synchronous source does. An item that comes any other way (pushed by a source upstream
-    of one of our buffers, in a trampoline step of its own, or from another thread) ends
-    the stepping, and everything is asked for at once: a step queued behind a source that
-    pushes would wait for that source to end, while a buffer above waited for the step's
-    demand.
+    Steps go on only while each is answered inside its own request (see ``Steps``).
     """
 
-    __slots__ = (
-        "_next",
-        "_step_thread",
-        "_stepping",
-        "_subscription",
-        "on_completed",
-        "on_error",
-        "on_next",
-    )
+    __slots__ = ("_next", "_steps", "on_completed", "on_error", "on_next")
 
     _keeps_on_next = True  # set for good in on_subscribe (see _bridge._Bridge.connect)
 
@@ -283,42 +267,23 @@ class _UnboundedSubscriber(Generic[_T]):
         self.on_next = on_next or _ignore
         self.on_error = on_error or _raise
         self.on_completed = on_completed or _ignore
-        self._subscription: Subscription | None = None
-        self._stepping = False
-        self._step_thread: int | None = None  # the thread inside a step's request
+        self._steps: Steps | None = None
 
     def on_subscribe(self, subscription: Subscription) -> None:
         trampoline = CurrentThreadScheduler.singleton()
         if trampoline.schedule_required():
             subscription.request(UNBOUNDED)
             return
-        self._subscription = subscription
-        self._stepping = True
+        self._steps = Steps(subscription.request, 1)
         self._next = self.on_next
         self.on_next = self._stepped_next
-        trampoline.schedule(self._step)
-
-    def _step(self, _: abc.SchedulerBase, __: Any = None) -> None:
-        subscription = self._subscription
-        if subscription is not None and self._stepping:
-            self._step_thread = _get_ident()
-            try:
-                subscription.request(1)
-            finally:
-                self._step_thread = None
+        self._steps.start()
 
     def _stepped_next(self, value: _T) -> None:
         """``on_next`` while stepping (a bridge may keep calling it after: then it only
-        passes the item on)."""
-        if not self._stepping:
-            self._next(value)
-        elif self._step_thread == _get_ident():  # the step's answer: the next step queues
-            self._next(value)
-            CurrentThreadScheduler.singleton().schedule(self._step)
-        else:  # pushed from elsewhere: everything is asked for, once
-            self._stepping = False
+        passes the item on). The next step is queued behind what the item set going."""
+        self._next(value)
+        steps = self._steps
+        if steps is not None and not steps.arrived(1):
+            self._steps = None
             self.on_next = self._next
-            subscription = self._subscription
-            assert subscription is not None  # set before the first step
-            subscription.request(UNBOUNDED)
-            self._next(value)

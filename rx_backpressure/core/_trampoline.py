@@ -9,11 +9,16 @@ in the same way; these helpers are how it does.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from reactivex import abc
 from reactivex.scheduler import CurrentThreadScheduler
+
+from ._demand import UNBOUNDED
+
+_get_ident = threading.get_ident
 
 
 def on_trampoline(action: Callable[[], object]) -> None:
@@ -29,3 +34,58 @@ def on_trampoline(action: Callable[[], object]) -> None:
         action()
 
     CurrentThreadScheduler.singleton().schedule(step)
+
+
+class Steps:
+    """Asks a Flowable for ``size`` items per step of this thread's trampoline, for a
+    subscriber inside a reactivex ``subscribe``, so that an operator below can stop an
+    endless synchronous source between two steps.
+
+    - **Who calls it:** the subscriber: ``start`` from ``on_subscribe``, ``arrived`` for
+      every item (or run) it is sent, in order (rule 1.3), on whatever thread sends it.
+    - **What it may assume:** ``ask`` is the subscription's ``request``.
+    - **What it guarantees:** a step asks for ``size`` and the next step is queued once
+      they have all arrived, as long as each step is answered inside its own request (a
+      synchronous source). The first item that arrives any other way (pushed by a source
+      above one of our buffers, in a trampoline step of its own, or from another thread)
+      ends the steps: everything is asked for at once, since a step queued behind a
+      source that pushes would wait for that source to end, while a buffer above waited
+      for the step's demand. ``arrived`` then returns False, for good.
+    """
+
+    __slots__ = ("_ask", "_left", "_size", "_thread", "stepping")
+
+    def __init__(self, ask: Callable[[int], None], size: int) -> None:
+        self._ask = ask
+        self._size = size
+        self._left = 0  # items still due from the step's request
+        self._thread: int | None = None  # the thread inside the step's request
+        self.stepping = False
+
+    def start(self) -> None:
+        self.stepping = True
+        on_trampoline(self._step)
+
+    def _step(self) -> None:
+        if self.stepping:
+            self._left = self._size
+            self._thread = _get_ident()
+            try:
+                self._ask(self._size)
+            finally:
+                self._thread = None
+
+    def arrived(self, count: int) -> bool:
+        """``count`` items arrived; whether the steps go on."""
+        if not self._left:
+            return self.stepping
+        if self._thread != _get_ident():  # not the step's answer: no more steps
+            self.stepping = False
+            self._left = 0
+            self._ask(UNBOUNDED)
+            return False
+        self._left -= count
+        if self._left <= 0:
+            self._left = 0
+            on_trampoline(self._step)
+        return True

@@ -23,7 +23,6 @@ every moment. Defaults: ``strategy="tail"``, ``on_drop=None``, ``metrics=None``,
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Literal, TypeVar, overload
 
@@ -35,6 +34,7 @@ from ..core import (
     Drain,
     Flowable,
     Metrics,
+    Steps,
     Subscriber,
     Subscription,
     call_name,
@@ -43,7 +43,6 @@ from ..core import (
     check_int,
     check_metrics,
     lift,
-    on_trampoline,
     stage_name,
 )
 
@@ -111,8 +110,6 @@ def shed(
 STEP = 128
 """Items a Flowable upstream is asked for per trampoline step, inside a reactivex subscribe."""
 
-_get_ident = threading.get_ident
-
 
 class _Shed(Drain[_T, _T]):
     _batches = True  # runs from a stage of ours above: see _arrive_batch
@@ -130,9 +127,7 @@ class _Shed(Drain[_T, _T]):
         super().__init__(downstream, capacity=capacity, metrics=metrics, name=name)
         self._evict = evict
         self._on_drop = on_drop
-        self._stepping = False  # asking a Flowable upstream in trampoline steps
-        self._step_left = 0  # items still due from the step's request
-        self._step_thread: int | None = None  # the thread inside the step's request
+        self._steps: Steps | None = None  # asking a Flowable upstream in trampoline steps
 
     def on_subscribe(self, subscription: Subscription) -> None:
         """A Flowable upstream is asked for everything it has: at once at the top level;
@@ -140,42 +135,22 @@ class _Shed(Drain[_T, _T]):
         step queued behind what the last one set going, so an operator below that ends
         early (``first``, ``take``) gets its turn to stop an endless synchronous source.
 
-        Steps go on only while the upstream answers each one inside the step's request, as
-        a synchronous source does. An item that comes any other way (pushed by a source
-        upstream of a buffer, say, in a trampoline step of its own, or from another thread)
-        ends the stepping: everything is asked for at once. A step queued behind a pushing
-        source would wait for that source to finish, while a buffer above waited for the
-        step's demand."""
+        Steps go on only while each is answered inside its own request (see
+        ``core.Steps``)."""
         super().on_subscribe(subscription)
         if CurrentThreadScheduler.singleton().schedule_required():
             self._request_upstream(UNBOUNDED)
         else:
-            self._stepping = True
+            self._steps = Steps(self._request_upstream, STEP)
             self.on_next = self._stepped_next  # type: ignore[method-assign]
-            on_trampoline(self._step)
-
-    def _step(self) -> None:
-        if self._stepping:
-            self._step_left = STEP
-            self._step_thread = _get_ident()
-            try:
-                self._request_upstream(STEP)
-            finally:
-                self._step_thread = None
+            self._steps.start()
 
     def _stepped(self, count: int) -> None:
-        """``count`` of the step's items are here; once all are, the next step queues."""
-        if self._step_left:
-            if self._step_thread != _get_ident():  # not the step's answer: stop stepping
-                self._stepping = False
-                self._step_left = 0
-                self.on_next = self._accept  # type: ignore[method-assign]
-                self._request_upstream(UNBOUNDED)
-            else:
-                self._step_left -= count
-                if self._step_left <= 0:
-                    self._step_left = 0
-                    on_trampoline(self._step)
+        """``count`` items are here (from the step's request, or not: see ``Steps``)."""
+        steps = self._steps
+        if steps is not None and not steps.arrived(count):
+            self._steps = None
+            self.on_next = self._accept  # type: ignore[method-assign]
 
     def _stepped_next(self, value: _T) -> None:
         """``on_next`` while stepping (otherwise ``on_next`` is ``_accept``: one call less)."""
