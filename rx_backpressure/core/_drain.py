@@ -46,6 +46,7 @@ failed hook (``_violate``) goes ahead of them.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections import deque
@@ -215,6 +216,11 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
     _emits_runs = True
     """Whether ``_emit`` may be given a run's ``append`` for a stage of ours below (see
     ``_emit_run``); False for an operator that must see each ``on_next`` return."""
+
+    _evicts = False
+    """Whether a producer may take held items from the front of the queue (``_offer`` with
+    ``evict=True``, under the lock) while the loop takes them without it: then the loop
+    takes items one at a time, never a count of them read beforehand."""
 
     _batches: bool | None = None
     """Whether a Drain upstream may hand this one runs of items (``_arrive_batch``) instead of
@@ -553,7 +559,10 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
             if len(queue) < self._capacity:
                 queue.append(item)
             elif evict:
-                left_out = (queue.popleft(),)
+                # The loop may have taken every held item meanwhile (it takes them without
+                # the lock): then there is room after all.
+                with contextlib.suppress(IndexError):
+                    left_out = (queue.popleft(),)
                 queue.append(item)
             else:
                 left_out = (item,)
@@ -748,7 +757,7 @@ class Drain(Subscription, abc.ObserverBase[_In], Generic[_In, _Out]):
         may fill the run with ``extend``, as ``on_next`` item by item would."""
         queue = self._queue
         run = getattr(on_next, "__self__", None)
-        if type(run) is list:
+        if type(run) is list and not self._evicts:
             # One item at a time all the same: a producer may append while the owner takes.
             popleft = queue.popleft
             count = min(limit, len(queue))

@@ -125,7 +125,7 @@ class _Shed(Drain[_T, _T]):
         name: str,
     ) -> None:
         super().__init__(downstream, capacity=capacity, metrics=metrics, name=name)
-        self._evict = evict
+        self._evict = self._evicts = evict
         self._on_drop = on_drop
         self._steps: Steps | None = None  # asking a Flowable upstream in trampoline steps
 

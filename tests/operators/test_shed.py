@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from typing import Any
 
 import pytest
@@ -377,3 +378,61 @@ def test_concurrent_producers_lose_nothing_uncounted_and_keep_their_order() -> N
         mine = [i for p, i in delivered if p == k]
         assert mine == sorted(mine)
     assert metrics.get("peak_depth") <= 50
+
+
+# -- head eviction against the loop, which takes held items without the lock -------------
+
+
+def held_by_head_shed(*items: str) -> Any:
+    """A ``shed(len(items), strategy="head")`` stage holding ``items`` (no demand yet)."""
+    subject: Subject[str] = Subject()
+    stage = shed(len(items), strategy="head")(subject).subscribe(TestSubscriber(0))
+    for item in items:
+        subject.on_next(item)
+    assert list(stage._queue) == list(items)  # type: ignore[attr-defined]
+    return stage
+
+
+def test_an_eviction_that_finds_every_held_item_taken_meanwhile_holds_the_item() -> None:
+    # A producer finds the queue full; before it evicts, the loop (on another thread, with
+    # no lock) takes every held item. There is room after all: nothing is dropped.
+    stage = held_by_head_shed("a", "b")
+    taken: list[str] = []
+
+    class TakenRightAfterTheCheck(deque[str]):
+        armed = False
+
+        def __len__(self) -> int:
+            length = super().__len__()
+            if self.armed:  # once, for the producer's look at the queue
+                self.armed = False
+                while super().__len__():
+                    taken.append(self.popleft())
+            return length
+
+    queue = TakenRightAfterTheCheck(stage._queue)
+    queue.armed = True
+    stage._queue = queue
+    assert stage._offer("c", evict=True, drop=True) is None
+    assert (taken, list(stage._queue), stage._dropped) == (["a", "b"], ["c"], 0)
+
+
+def test_a_head_shed_hands_a_run_on_one_held_item_at_a_time() -> None:
+    # The loop hands a run to a stage of ours below. Meanwhile an evicting producer takes the
+    # oldest item (b, once a has gone) and has not appended its own yet: the run ends with
+    # what is there, rather than taking a count of items read before it started.
+    stage = held_by_head_shed("a", "b", "c")
+    pops = 0
+
+    class EvictedMeanwhile(deque[str]):
+        def popleft(self) -> str:
+            nonlocal pops
+            pops += 1
+            if pops == 2:
+                super().popleft()  # the producer's eviction of b
+            return super().popleft()
+
+    stage._queue = EvictedMeanwhile(stage._queue)
+    run: list[str] = []
+    assert stage._emit(run.append, 10) == 2
+    assert run == ["a", "c"]
