@@ -64,9 +64,9 @@ class Steps:
 
     def start(self) -> None:
         self.stepping = True
-        on_trampoline(self._step)
+        CurrentThreadScheduler.singleton().schedule(self._step)  # as on_trampoline does
 
-    def _step(self) -> None:
+    def _step(self, _: abc.SchedulerBase, __: Any = None) -> None:
         if self.stepping:
             self._left = self._size
             self._thread = _get_ident()
@@ -84,8 +84,10 @@ class Steps:
             self._left = 0
             self._ask(UNBOUNDED)
             return False
-        self._left -= count
-        if self._left <= 0:
+        left = self._left - count
+        if left > 0:
+            self._left = left
+        else:
             self._left = 0
-            on_trampoline(self._step)
+            CurrentThreadScheduler.singleton().schedule(self._step)
         return True
