@@ -125,7 +125,7 @@ class _Shed(Drain[_T, _T]):
         name: str,
     ) -> None:
         super().__init__(downstream, capacity=capacity, metrics=metrics, name=name)
-        self._evict = self._evicts = evict
+        self._evicts = evict  # head: the oldest held item makes way (see Drain._evicts)
         self._on_drop = on_drop
         self._steps: Steps | None = None  # asking a Flowable upstream in trampoline steps
 
@@ -162,7 +162,7 @@ class _Shed(Drain[_T, _T]):
         self._accept_batch(values)
 
     def _overflow(self, value: _T) -> None:
-        left_out = self._offer(value, evict=self._evict, drop=True)
+        left_out = self._offer(value, evict=self._evicts, drop=True)
         if left_out is None:
             self.drain()
             return
@@ -173,5 +173,5 @@ class _Shed(Drain[_T, _T]):
             except Exception as err:  # the user's callback failed: the stream fails
                 self._stop_upstream(err)
                 return
-        if self._evict:
+        if self._evicts:
             self.drain()  # the held items changed; with no demand this does nothing
