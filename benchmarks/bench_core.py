@@ -7,6 +7,9 @@
 - Five ``ops.map(identity)`` through ``Flowable.pipe`` (bridged: demand kept exact) against
   reactivex's own ``.pipe`` of the same five maps over ``reactivex.from_iterable``, both
   subscribed with a plain callback; and one bridged map in "x map" (see below).
+- Setting a pipeline up: ``bp.from_iterable([0]).pipe(five maps).subscribe(f)`` against
+  the same over ``reactivex.from_iterable``, one item each, so the time is what it takes
+  to build the pipe and subscribe (times are per pipeline).
 - ``bp.from_iterable(range(N)).pipe(ops.buffer_with_count(10))``: a plain reactivex
   operator subscribes the Flowable inside its trampoline, so it is read one item per
   trampoline step; against the same pipe over ``reactivex.from_iterable(range(N))`` (which
@@ -78,6 +81,17 @@ def five_maps() -> list[Callable[[Observable[int]], Observable[int]]]:
     return [ops.map(identity) for _ in range(5)]
 
 
+def pipelines(count: int, source: Callable[[list[int]], Observable[int]]) -> Callable[[], None]:
+    """A run: ``count`` pipelines of five maps over a one-item ``source``, each built and
+    subscribed afresh."""
+
+    def run() -> None:
+        for _ in range(count):
+            source([0]).pipe(*five_maps()).subscribe(ignore)
+
+    return run
+
+
 def main() -> None:
     options = parse_args(__doc__ or "")
     n = 2_000 if options.quick else 1_000_000
@@ -110,6 +124,16 @@ def main() -> None:
         },
         options.rounds,
         items=n_maps,
+        warmup=warmup,
+    )
+    n_setups = 20 if options.quick else 2_000
+    setups = interleave(
+        {
+            "reactivex": pipelines(n_setups, reactivex.from_iterable),
+            "Flowable": pipelines(n_setups, bp.from_iterable),
+        },
+        options.rounds,
+        items=n_setups,
         warmup=warmup,
     )
     steps = interleave(
@@ -167,6 +191,16 @@ def main() -> None:
             maps,
             "Flowable.pipe map",
             "Flowable",
+        ),
+        ratio_row(
+            "setting up from_iterable([0]).pipe(five maps).subscribe(f) vs reactivex's",
+            setups,
+            speed("Flowable", "reactivex"),
+            unit="x reactivex speed",
+            detail=", ".join(
+                f"{name} {setups.median()[name] * 1e6:.1f} us a pipeline"
+                for name in ("Flowable", "reactivex")
+            ),
         ),
         ratio_row(
             "from_iterable.pipe(ops.buffer_with_count(10)) vs reactivex.from_iterable's",

@@ -102,18 +102,45 @@ def _closure(op: object) -> dict[str, Any]:
     return found
 
 
-def keeps_demand_exact(op: object, kinds: frozenset[str] = EXACT) -> bool:
-    """Whether ``op`` is a reactivex operator known to emit at most one item per input (with
-    ``kinds=ONE_FOR_ONE``: exactly one), or a ``compose`` of such operators."""
+def _leaves(op: object) -> list[tuple[Any, dict[str, Any]]] | None:
+    """The reactivex operators that ``op`` is made of, each as its implementing function and
+    its closure's cells: ``op`` itself, or the parts of a ``compose``, in order; None if
+    any part is not such an operator. Each closure is read once."""
     cells = _closure(op)
     fun = cells.get("fun")
     if fun is not None:
-        module = getattr(fun, "__module__", "") or ""
-        return module.startswith("reactivex.operators.") and getattr(fun, "__name__", "") in kinds
+        return [(fun, cells)]
     parts = cells.get("operators")
-    if isinstance(parts, tuple) and parts and getattr(op, "__module__", "") == "reactivex.pipe":
-        return all(keeps_demand_exact(part, kinds) for part in parts)
-    return False
+    if not (
+        isinstance(parts, tuple) and parts and getattr(op, "__module__", "") == "reactivex.pipe"
+    ):
+        return None
+    found: list[tuple[Any, dict[str, Any]]] = []
+    for part in parts:
+        leaves = _leaves(part)
+        if leaves is None:
+            return None
+        found += leaves
+    return found
+
+
+def _all_of(leaves: list[tuple[Any, dict[str, Any]]] | None, kinds: frozenset[str]) -> bool:
+    """Whether every one of ``leaves`` is a reactivex operator of ``kinds``."""
+    if leaves is None:
+        return False
+    for fun, _ in leaves:
+        module = getattr(fun, "__module__", "") or ""
+        if not (
+            module.startswith("reactivex.operators.") and getattr(fun, "__name__", "") in kinds
+        ):
+            return False
+    return True
+
+
+def keeps_demand_exact(op: object, kinds: frozenset[str] = EXACT) -> bool:
+    """Whether ``op`` is a reactivex operator known to emit at most one item per input (with
+    ``kinds=ONE_FOR_ONE``: exactly one), or a ``compose`` of such operators."""
+    return _all_of(_leaves(op), kinds)
 
 
 def _same(value: Any) -> Any:
@@ -121,13 +148,13 @@ def _same(value: Any) -> Any:
     return value
 
 
-def fused_steps(op: object) -> list[Step] | None:
-    """The steps of ``op`` if it is a :data:`FUSIBLE` operator, or a ``compose`` of such
-    operators only, with the function each one calls (a map given None maps to the item
-    itself, as reactivex's does); else None."""
-    cells = _closure(op)
-    fun = cells.get("fun")
-    if fun is not None:
+def _steps_of(leaves: list[tuple[Any, dict[str, Any]]] | None) -> list[Step] | None:
+    """The steps of ``leaves`` if every one is a :data:`FUSIBLE` operator, with the function
+    each one calls (a map given None maps to the item itself, as reactivex's does)."""
+    if leaves is None:
+        return None
+    steps: list[Step] = []
+    for fun, cells in leaves:
         kind = (getattr(fun, "__module__", None), getattr(fun, "__name__", None))
         is_map = FUSIBLE.get(kind)  # type: ignore[arg-type]
         args, kwargs = cells.get("args"), cells.get("kwargs")
@@ -136,17 +163,38 @@ def fused_steps(op: object) -> list[Step] | None:
         call = args[0]
         if is_map and not call:
             call = _same
-        return [(is_map, call)] if callable(call) else None
-    parts = cells.get("operators")
-    if isinstance(parts, tuple) and parts and getattr(op, "__module__", "") == "reactivex.pipe":
-        steps: list[Step] = []
-        for part in parts:
-            found = fused_steps(part)
-            if found is None:
-                return None
-            steps += found
-        return steps
-    return None
+        if not callable(call):
+            return None
+        steps.append((is_map, call))
+    return steps
+
+
+def fused_steps(op: object) -> list[Step] | None:
+    """The steps of ``op`` if it is a :data:`FUSIBLE` operator, or a ``compose`` of such
+    operators only, with the function each one calls; else None."""
+    return _steps_of(_leaves(op))
+
+
+class _Run:
+    """A run of exact operators that one bridge serves, read once, when the pipe is applied
+    (not at each subscription): the operator to apply, whether it never swallows an input,
+    and its steps if it can be fused. Its name, for ``inspect``, is made when first asked."""
+
+    __slots__ = ("_name", "_ops", "one_for_one", "op", "steps")
+
+    def __init__(self, ops: tuple[Operator, ...], leaves: list[tuple[Any, dict[str, Any]]]):
+        self._ops = ops
+        self._name: str | None = None
+        self.op: Operator = ops[0] if len(ops) == 1 else reactivex.compose(*ops)
+        self.one_for_one = _all_of(leaves, ONE_FOR_ONE)
+        self.steps = _steps_of(leaves)
+
+    @property
+    def name(self) -> str:
+        name = self._name
+        if name is None:  # two threads may both make it: the same string
+            name = self._name = " | ".join(call_of(part) for part in self._ops)
+        return name
 
 
 def _run_of(
@@ -258,17 +306,20 @@ def pipe(*operators: Operator) -> Callable[[Observable[Any]], Any]:
         start = 0
         while start < len(operators):
             op = operators[start]
-            if _pulls(current) and keeps_demand_exact(op):
+            leaves = _leaves(op) if _pulls(current) else None
+            if _all_of(leaves, EXACT):
                 # Fusion: a run of exact operators shares one bridge, so an item passes
                 # through the run in one call chain, with one tap and one demand hand-off.
+                assert leaves is not None
                 end = start + 1
-                while end < len(operators) and keeps_demand_exact(operators[end]):
+                while end < len(operators):
+                    more = _leaves(operators[end])
+                    if not _all_of(more, EXACT):
+                        break
+                    assert more is not None
+                    leaves += more
                     end += 1
-                run = operators[start:end]
-                name = " | ".join(call_of(part) for part in run)
-                current = _exact_bridge(
-                    current, op if len(run) == 1 else reactivex.compose(*run), name
-                )
+                current = _exact_bridge(current, _Run(operators[start:end], leaves))
                 start = end
             else:
                 current = _apply(current, op)
@@ -353,10 +404,10 @@ class _PushDrain(Drain[_T, _T]):
         )
 
 
-def _exact_bridge(source: Flowable[Any], op: Operator, name: str) -> Flowable[Any]:
+def _exact_bridge(source: Flowable[Any], run: _Run) -> Flowable[Any]:
     def subscribe(subscriber: Subscriber[Any], scheduler: abc.SchedulerBase | None) -> Subscription:
-        bridge = _Bridge(subscriber, source, name)
-        bridge.connect(op, scheduler)
+        bridge = _Bridge(subscriber, source, run)
+        bridge.connect(scheduler)
         return bridge
 
     return Flowable(subscribe)
@@ -372,8 +423,8 @@ class _Bridge(Subscription):
     ``on_next`` reaches that loop, which only notes it (rule 3.3).
     """
 
-    def __init__(self, downstream: Subscriber[Any], source: Flowable[Any], name: str) -> None:
-        self.name = name
+    def __init__(self, downstream: Subscriber[Any], source: Flowable[Any], run: _Run) -> None:
+        self._run = run
         self._downstream: Subscriber[Any] | None = downstream
         self._source = source
         self._lock = threading.Lock()
@@ -392,13 +443,18 @@ class _Bridge(Subscription):
         self.source_failed = False  # the source signalled an error (see _Link.on_error)
         self._failed = False  # an error went downstream
 
-    def connect(self, op: Operator, scheduler: abc.SchedulerBase | None) -> None:
+    @property
+    def name(self) -> str:
+        return self._run.name
+
+    def connect(self, scheduler: abc.SchedulerBase | None) -> None:
         downstream = self._downstream
         assert downstream is not None
         downstream.on_subscribe(self)
         if self._cancelled:  # cancelled from on_subscribe: the source is never subscribed
             return
-        self.one_for_one = keeps_demand_exact(op, ONE_FOR_ONE)
+        run = self._run
+        self.one_for_one = run.one_for_one
         on_next: Callable[[Any], None] = self._on_next
         if self.one_for_one and getattr(downstream, "_keeps_on_next", False):
             # Outputs are inputs one for one, counted by the source: the subscriber's own
@@ -406,16 +462,16 @@ class _Bridge(Subscription):
             on_next = downstream.on_next
             self.direct = True
             self._below = downstream  # kept after the end, for inspect
-        steps = fused_steps(op) if FUSE else None
+        steps = run.steps if FUSE else None
         if steps is not None:
             # Maps and filters only: the bridge calls their functions itself, in one frame
             # an item, and notes a filtered item itself (no tap).
             fail = self._on_error if self.one_for_one else self._fail_input
-            run = _run_of(steps, on_next, fail, self.swallowed)
-            link = _Through(self, run, self._on_error, self._on_completed)
+            calls = _run_of(steps, on_next, fail, self.swallowed)
+            link = _Through(self, calls, self._on_error, self._on_completed)
             self._link.disposable = self._source.subscribe(link, scheduler=scheduler)
             return
-        output: Observable[Any] = op(_Tapped(self))
+        output: Observable[Any] = run.op(_Tapped(self))
         self._link.disposable = output.subscribe(
             on_next, self._on_error, self._on_completed, scheduler=scheduler
         )

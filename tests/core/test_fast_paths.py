@@ -702,6 +702,39 @@ def test_a_fused_run_calls_no_function_after_one_failed() -> None:
     assert _bridge.fused_steps(reactivex.compose(ops.map(mapper), ops.take(2))) is None
 
 
+def test_a_bridged_run_is_read_when_the_pipe_is_applied_not_at_each_subscription(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Reading an operator's closure is the costly part of setting up a bridge: each operator
+    # is read once when the pipe is applied, its name made only when inspect asks for it,
+    # and a subscription reads nothing.
+    reads: list[object] = []
+    closure = _bridge._closure
+
+    def counted(op: object) -> dict[str, Any]:
+        reads.append(op)
+        return closure(op)
+
+    monkeypatch.setattr(_bridge, "_closure", counted)
+    stages = [ops.map(_plus_one), ops.filter(_no_3s), ops.scan(_sum, 0)]
+    piped = bp.from_iterable(range(6)).pipe(*stages)
+    assert reads == stages
+    reads.clear()
+    seen: list[list[int]] = [[], []]
+    subscriptions = [piped.subscribe(seen[0].append), piped.subscribe(seen[1].append)]
+    assert reads == []
+    assert seen == [[1, 3, 7, 12], [1, 3, 7, 12]]
+    names = [stage.name for stage in bp.inspect(subscriptions[0])]
+    assert names == [
+        "from_iterable(range(0, 6))",
+        "map(_plus_one) | filter(_no_3s) | scan(_sum, 0)",
+    ]
+    assert reads  # the name, made now
+    reads.clear()
+    assert [stage.name for stage in bp.inspect(subscriptions[1])] == names
+    assert reads == []  # made once, for every subscription
+
+
 def _sum(total: int, x: int) -> int:
     return total + x
 
