@@ -177,7 +177,7 @@ class Ledger:
             self.cond.notify()
 
     def delivered(self, n: int, max_poll: int) -> None:
-        """``n`` held records were emitted or let go (the delivery thread, once a pass)."""
+        """``n`` held records were emitted or let go (the loop's owner, once a pass)."""
         with self.lock:
             held = self.held = self.held - n
             if held + n >= 2 * max_poll > held:

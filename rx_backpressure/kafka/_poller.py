@@ -1,17 +1,27 @@
-"""The poll thread of one ``from_topics`` subscription: the only thread that touches its
-consumer.
+"""The poll thread of one ``from_topics`` subscription, which polls its consumer and hands
+the records to the subscription's drain, and its keeper, which polls in its place while a
+delivery holds it.
 
 It polls for at most ``min(demand not yet polled for, max_poll, max_unacked - unacked,
 2 * max_poll - held)`` records (``held``: polled and not yet delivered) and hands them to
-the subscription's drain, one hand-off a poll. With nothing to poll for, it waits for
-demand without polling; after ``PAUSE_AFTER`` seconds it pauses the assigned partitions and
-calls ``poll`` at least every ``IDLE`` seconds, so the consumer stays in its group
-(heartbeats and ``max.poll.interval.ms``) however long downstream takes. Rebalance
+the drain, one hand-off a poll. The drain delivers them on this thread when its loop is
+free (no thread hop for a subscriber that keeps up), else they wait for the loop's owner,
+such as a subscriber requesting on a thread of its own. With nothing to poll for, it waits
+for demand without polling; after ``PAUSE_AFTER`` seconds it pauses the assigned
+partitions and calls ``poll`` at least every ``IDLE`` seconds, so the consumer stays in its
+group (heartbeats and ``max.poll.interval.ms``) however long downstream takes. Rebalance
 callbacks, commits and lag readings run here too, between polls, and so does the settling
 of acks into the ledger: before each look at the room to poll, each commit and each lag
 reading. Acks alone wake it only while it waits at ``max_unacked``; otherwise the acks
 that make ``commit_every`` are settled, and committed, at its next turn (at most ``IDLE``
 seconds later when it waits for demand or for delivery).
+
+The keeper (a second thread, asleep unless needed): once a delivery on the poll thread has
+lasted ``PAUSE_AFTER`` seconds (an ``on_next`` that takes its time), it does what the poll
+thread does while it waits: pauses the partitions and polls every ``IDLE`` seconds, serving
+rebalances, commits and lag readings, until the delivery returns. If the subscription ends
+meanwhile, it commits what was acked and closes the consumer, which leaves the group at
+once. The consumer is only ever used by one of the two at a time (``_lock``).
 """
 
 from __future__ import annotations
@@ -31,7 +41,11 @@ from ._ledger import Ledger, PartitionLedger
 from ._record import Polled, headers_of
 
 IDLE = 0.1
-"""Seconds the poll thread waits at most between two polls of its consumer once paused."""
+"""Seconds the poll thread (or the keeper) waits at most between two polls of its consumer
+once paused."""
+
+KEEPER_LOOKS = 0.25
+"""Seconds between the keeper's looks at whether a delivery holds the poll thread."""
 
 PAUSE_AFTER = 1.0
 """Seconds without demand before the partitions are paused. Pausing drops librdkafka's
@@ -120,10 +134,27 @@ class Poller:
         self._failure: KafkaSourceError | None = None
         self._down_since: float | None = None
         self._down_error: KafkaError | None = None
+        self._last_commit = self._last_lag = 0.0
+        # The consumer's user: the poll thread, or the keeper while a delivery holds it.
+        self._lock = threading.Lock()
+        self._closed = False
+        # (a delivery's number, when it started) while the poll thread delivers, else None:
+        # written by the poll thread only, read by the keeper.
+        self._delivering: tuple[int, float] | None = None
+        self._deliveries = 0
+        self._ended = threading.Event()  # the subscription is over: the keeper looks now
         self._thread = threading.Thread(target=self._run, name="rx_backpressure-kafka", daemon=True)
+        self._keeper = threading.Thread(
+            target=self._keep, name="rx_backpressure-kafka-keeper", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
+
+    def stop(self) -> None:
+        """The subscription ended (any thread): the keeper looks at once, and closes the
+        consumer if a delivery still holds the poll thread."""
+        self._ended.set()
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -134,16 +165,18 @@ class Poller:
             with ledger.lock:
                 if ledger.stopping:
                     return
-            consumer = self._consumer = Consumer(self._settings)
-            lag = self._lag = LagReader(consumer, ledger, self._sink, self._metrics)
-            consumer.subscribe(
-                self._topics,
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_lost,
-            )
+            with self._lock:
+                consumer = self._consumer = Consumer(self._settings)
+                self._lag = LagReader(consumer, ledger, self._sink, self._metrics)
+                consumer.subscribe(
+                    self._topics,
+                    on_assign=self._on_assign,
+                    on_revoke=self._on_revoke,
+                    on_lost=self._on_lost,
+                )
+            self._keeper.start()
             now = self._sink.now
-            last_commit = last_lag = now()
+            self._last_commit = self._last_lag = now()
             idle_since: float | None = None  # when demand last ran out
             while True:
                 with ledger.lock:
@@ -158,37 +191,109 @@ class Poller:
                         break
                     due = ledger.since_commit >= ledger.commit_every
                 moment = now()
-                if room > 0:
-                    idle_since = None
-                    self._take(self._fetch(consumer, room))
-                elif idle_since is None:
-                    idle_since = moment
-                elif self._paused or moment - idle_since >= PAUSE_AFTER:
-                    self._set_paused(consumer, True)
-                    self._refuse(consumer, consumer.poll(0))
-                self._check()
-                if due or moment - last_commit >= self._commit_interval:
-                    self._commit(consumer, None, wait=False)
-                    last_commit = moment
-                if moment - last_lag >= self._lag_interval:
-                    lag.refresh()
-                    last_lag = moment
-                self._check_reachable(consumer, moment)
+                taken: list[Polled] = []
+                try:
+                    with self._lock:
+                        if self._closed:  # by the keeper: the subscription ended meanwhile
+                            break
+                        if room > 0:
+                            idle_since = None
+                            self._take(self._fetch(consumer, room), taken)
+                        elif idle_since is None:
+                            idle_since = moment
+                        elif self._paused or moment - idle_since >= PAUSE_AFTER:
+                            self._set_paused(consumer, True)
+                            self._refuse(consumer, consumer.poll(0))
+                finally:
+                    # What was taken before a failing message still goes out, ahead of the
+                    # error; outside the lock, so that the keeper can poll meanwhile.
+                    if taken:
+                        self._deliver(taken)
+                with self._lock:
+                    if self._closed:
+                        break
+                    self._tend(consumer, moment, due)
         except KafkaSourceError as err:
             self._sink.fail(err)
         except KafkaException as err:
-            error = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
-            failure = KafkaSourceError(f"the Kafka consumer failed: {err}", error)
-            failure.__cause__ = err
-            self._sink.fail(failure)
+            self._sink.fail(self._client_failure(err))
         except Exception as err:  # a bug or a broken config: the stream fails, the thread ends
             failure = KafkaSourceError(f"the Kafka consumer failed: {err!r}")
             failure.__cause__ = err
             self._sink.fail(failure)
         finally:
             ledger.stop()
+            self._ended.set()
             if consumer is not None:
                 self._close(consumer)
+
+    def _client_failure(self, err: KafkaException) -> KafkaSourceError:
+        error = err.args[0] if err.args and isinstance(err.args[0], KafkaError) else None
+        failure = KafkaSourceError(f"the Kafka consumer failed: {err}", error)
+        failure.__cause__ = err
+        return failure
+
+    def _tend(self, consumer: Consumer, moment: float, due: bool) -> None:
+        """Between polls (under ``_lock``): fail on a client error, commit when due, read the
+        lag when due, and check that a broker is reachable."""
+        self._check()
+        if due or moment - self._last_commit >= self._commit_interval:
+            self._commit(consumer, None, wait=False)
+            self._last_commit = moment
+        if moment - self._last_lag >= self._lag_interval:
+            assert self._lag is not None
+            self._lag.refresh()
+            self._last_lag = moment
+        self._check_reachable(consumer, moment)
+
+    def _deliver(self, records: list[Polled]) -> None:
+        """Hand a poll's records to the drain, which may deliver them on this thread: the
+        keeper watches how long that takes."""
+        self._deliveries += 1
+        self._delivering = (self._deliveries, self._sink.now())
+        try:
+            self._sink.deliver(records)
+        finally:
+            self._delivering = None
+
+    # -- the keeper -----------------------------------------------------------------------
+
+    def _keep(self) -> None:
+        """Poll the consumer, paused, while a delivery has held the poll thread for
+        ``PAUSE_AFTER`` seconds or more, until it returns; close it if the subscription
+        ends meanwhile (see the module notes)."""
+        consumer = self._consumer
+        assert consumer is not None
+        ended, ledger, now = self._ended, self._ledger, self._sink.now
+        try:
+            while True:
+                ended.wait(KEEPER_LOOKS)
+                delivery = self._delivering
+                if ended.is_set():
+                    if delivery is not None:  # else the poll thread closes it, at once
+                        self._close(consumer)
+                    return
+                if delivery is None or now() - delivery[1] < PAUSE_AFTER:
+                    continue
+                while self._delivering is delivery and not ended.is_set():
+                    with self._lock:
+                        if self._closed or self._delivering is not delivery:
+                            break
+                        self._set_paused(consumer, True)
+                        self._refuse(consumer, consumer.poll(0))
+                        with ledger.lock:
+                            ledger.settle()
+                            due = ledger.since_commit >= ledger.commit_every
+                        self._tend(consumer, now(), due)
+                    ended.wait(IDLE)
+        except KafkaSourceError as err:
+            self._sink.fail(err)
+        except KafkaException as err:
+            self._sink.fail(self._client_failure(err))
+        except Exception as err:  # a bug: the stream fails
+            failure = KafkaSourceError(f"the Kafka consumer failed: {err!r}")
+            failure.__cause__ = err
+            self._sink.fail(failure)
 
     @property
     def lag(self) -> LagReading:
@@ -210,14 +315,13 @@ class Poller:
             return [first]
         return [first, *consumer.consume(room - 1, 0)]
 
-    def _take(self, messages: list[Message]) -> None:
-        """Turn a poll's messages into records, enter them in the ledger and hand them to
-        the drain: per message only what a record needs, per run of one partition (a poll's
-        messages come in such runs) the ledger's bookkeeping, and one hand-off a poll."""
+    def _take(self, messages: list[Message], records: list[Polled]) -> None:
+        """Turn a poll's messages into records, appended to ``records`` for the drain, and
+        enter them in the ledger: per message only what a record needs, per run of one
+        partition (a poll's messages come in such runs) the ledger's bookkeeping."""
         partitions = self._ledger.partitions
         single = self._single_topic
         serdes = self._key_serde is not None or self._value_serde is not None
-        records: list[Polled] = []
         append = records.append
         runs: list[tuple[PartitionLedger, list[int], list[float | None]]] = []
         offsets: list[int] = []
@@ -256,10 +360,8 @@ class Poller:
                 offsets.append(offset)
                 stamps.append(stamp)
         finally:
-            # What was taken before a failing message still goes out, ahead of the error.
-            if records:
+            if records:  # what was taken before a failing message is polled all the same
                 self._ledger.polled(runs)
-                self._sink.deliver(records)  # one hand-off (one lock round trip) a poll
 
     def _deserialize(self, message: Message, key: Any, value: Any) -> tuple[Any, Any]:
         topic = message.topic()
@@ -288,7 +390,7 @@ class Poller:
         if message is None:
             return
         if message.error() is not None:
-            self._take([message])
+            self._take([message], [])  # raises, unless the error is one to pass over
             return
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None
@@ -420,12 +522,18 @@ class Poller:
                 self._ledger.confirmed(tp.topic, tp.partition, tp.offset)
 
     def _close(self, consumer: Consumer) -> None:
-        # The stream has ended: a failure here has nowhere to go, and closing comes next.
-        with contextlib.suppress(Exception):
-            self._commit(consumer, None)
-        self._closing = True
-        with contextlib.suppress(Exception):
-            consumer.close()  # leaves the group at once
+        """Commit what was acked and close the consumer (the poll thread at its end, or the
+        keeper while a delivery holds the poll thread), once."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            # The stream has ended: a failure here has nowhere to go, and closing comes next.
+            with contextlib.suppress(Exception):
+                self._commit(consumer, None)
+            self._closing = True
+            with contextlib.suppress(Exception):
+                consumer.close()  # leaves the group at once
 
     # -- client errors --------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """from_topics: a consumer-group source that polls only for what was requested.
 
-Each subscription is one consumer in the group, polled by a thread of its own, and
-delivers on a second thread of its own, so however long ``on_next`` takes, the consumer
-goes on heartbeating and polling (paused)::
+Each subscription is one consumer in the group, polled by a thread of its own, which
+delivers what it polled itself when nothing else is delivering (else the loop's owner,
+such as a subscriber requesting on its own thread, does). However long ``on_next`` takes,
+the consumer goes on heartbeating and polling (paused): once a delivery has held the poll
+thread for a second, a keeper thread polls in its place until it returns::
 
     from_topics("orders", config, max_poll=500)
     request:   3-------------2--------
@@ -39,7 +41,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reactivex import abc
-from reactivex.scheduler import EventLoopScheduler
 
 from ..core import (
     Drain,
@@ -143,8 +144,9 @@ def from_topics(
 
 
 class _TopicsDrain(Drain[Polled, Record]):
-    """Holds polled records until they are delivered, on its own delivery thread, and
-    builds each one's ``Record`` as it goes out (see ``Polled``)."""
+    """Holds polled records until they are delivered, and builds each one's ``Record`` as
+    it goes out (see ``Polled``): on the poll thread as it hands them over, when the loop is
+    free, else on the thread that owns the loop (one that requested, say)."""
 
     _log_as = _log.name
 
@@ -156,8 +158,7 @@ class _TopicsDrain(Drain[Polled, Record]):
         metrics: Metrics | None,
         name: str | None = None,
     ):
-        self._delivery = EventLoopScheduler()
-        super().__init__(downstream, deliver_on=self._delivery, metrics=metrics, name=name)
+        super().__init__(downstream, metrics=metrics, name=name)
         self._ledger = ledger
         self._max_poll = max_poll
         self.poller: Poller | None = None
@@ -180,7 +181,7 @@ class _TopicsDrain(Drain[Polled, Record]):
     def wall_clock(self) -> float:
         return self.clock.now.timestamp()
 
-    # -- hooks, on the delivery thread ----------------------------------------------------
+    # -- hooks, on the loop's owner ---------------------------------------------------------
 
     def _on_request(self, n: int) -> None:
         self._ledger.add_demand(n)
@@ -247,4 +248,5 @@ class _TopicsDrain(Drain[Polled, Record]):
 
     def _release(self) -> None:
         self._ledger.stop()
-        self._delivery.dispose()
+        if self.poller is not None:
+            self.poller.stop()

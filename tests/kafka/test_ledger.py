@@ -1,6 +1,7 @@
 """The ledger's bookkeeping on its own (no broker): acks in and out of order, the commit
 point, moot acks, the oldest unacked timestamp, acks from several threads while the
-books are settled, the wake at ``max_unacked``, and the trim of settled entries."""
+books are settled, the wake at ``max_unacked``, the read-ahead bound of two polls, and the
+trim of settled entries."""
 
 from __future__ import annotations
 
@@ -217,6 +218,37 @@ def test_an_ack_wakes_a_poll_thread_waiting_at_max_unacked() -> None:
     assert rooms == [1]
     assert took[0] < 10
     assert (ledger.waiting, ledger.unacked, slot.done) == (False, 2, None)
+
+
+def test_at_most_two_polls_wait_for_delivery_and_a_delivery_wakes_the_poll_thread() -> None:
+    # Whoever delivers (the poll thread itself, or a subscriber's thread that owns the
+    # drain's loop), the poll thread never holds more than two polls of max_poll records
+    # that are not yet delivered, however much was asked for.
+    ledger = Ledger(max_unacked=1000, commit_every=1000)
+    slot = ledger.assign("t", 0)
+    ledger.add_demand(100)
+    assert settle(ledger) == 0
+    with ledger.lock:
+        assert ledger.room(5) == 5
+    polled(ledger, slot, list(range(7)))
+    with ledger.lock:
+        assert (ledger.held, ledger.room(5)) == (7, 3)
+    polled(ledger, slot, [7, 8, 9])
+    rooms: list[int] = []
+
+    def poll_thread() -> None:
+        with ledger.lock:
+            assert ledger.room(5) == 0
+            rooms.append(ledger.wait(5, 30.0))  # woken by the delivery below
+
+    waiter = threading.Thread(target=poll_thread, daemon=True)
+    waiter.start()
+    time.sleep(0.05)  # most likely waiting by now; if not, it finds the room at once
+    ledger.delivered(4, 5)
+    waiter.join(30)
+    assert not waiter.is_alive()
+    assert rooms == [4]
+    assert (ledger.held, ledger.wanted) == (6, 90)
 
 
 def test_an_ack_made_while_the_wait_begins_is_settled_there_not_lost() -> None:

@@ -1,5 +1,6 @@
-"""The poll thread's own path: how far it reads ahead of delivery, commits that do not wait
-for the broker, and records read from one topic, several, or a pattern."""
+"""The poll thread's own path: delivery on the poll thread, the keeper that polls while a
+delivery holds it, commits that do not wait for the broker, and records read from one
+topic, several, or a pattern."""
 
 from __future__ import annotations
 
@@ -25,38 +26,114 @@ from ._broker import (
 )
 
 
-def test_the_source_holds_at_most_two_polls_ahead_of_a_subscriber_that_takes_its_time(
+def test_a_delivery_that_takes_its_time_holds_the_poll_thread_and_the_keeper_pauses(
     broker: str,
 ) -> None:
-    # Everything is asked for, but the first on_next waits: the poll thread reads two polls
-    # of max_poll records and no more, however much the broker has and the subscriber asked.
+    # Everything is asked for. The poll thread delivers its first poll itself, and the first
+    # on_next waits: nothing more is polled, however much the broker has and the subscriber
+    # asked, and once the delivery has lasted a second the keeper pauses the partition
+    # (and polls it, paused, in the poll thread's place). When on_next returns, the rest
+    # follows in order.
     topic = topic_of(broker, 1, 300)
     release = threading.Event()
     seen: list[int] = []
+    threads: set[str] = set()
 
     def on_next(record: Record) -> None:
+        threads.add(threading.current_thread().name)
         if not seen:
             assert release.wait(WAIT)
         seen.append(record.offset)
         record.ack()
 
-    source = from_topics(topic, consumer_config(broker, unique("group")), max_poll=20)
+    metrics = Metrics()
+    source = from_topics(
+        topic, consumer_config(broker, unique("group")), max_poll=20, metrics=metrics
+    )
     subscription = source.subscribe(on_next)
     try:
-        # 40 polled: 39 held, the first in the waiting on_next (counted when it returns).
-        wait_for(lambda: inspect(subscription)[0].held == 39, what="two polls")
+        # 20 polled: 19 held, the first in the waiting on_next (counted when it returns).
+        wait_for(lambda: inspect(subscription)[0].held == 19, what="one poll")
+        wait_for(lambda: metrics.get("paused") == 1, what="the keeper's pause")
         threading.Event().wait(0.5)  # the poll thread reads no further
         stage = inspect(subscription)[0]
-        assert (stage.held, stage.received, stage.emitted) == (39, 39, 0)
-        # The lag is read once a second: before the first reading 300, after one poll 280,
-        # after both 260 (the reading is not refreshed within the half second above).
-        assert stage.state["position_lag"] in (260, 280, 300)
+        assert (stage.held, stage.received, stage.emitted) == (19, 19, 0)
+        assert stage.state["paused"] == 1
         release.set()
         wait_for(lambda: len(seen) == 300, what="all 300")
         assert seen == list(range(300))
         assert inspect(subscription)[0].held == 0
+        assert metrics.get("paused") == 0  # resumed for the polls after the delivery
+        assert threads == {"rx_backpressure-kafka"}  # no hop to another thread
     finally:
+        release.set()
         subscription.dispose()
+
+
+def test_an_on_next_that_outlasts_max_poll_interval_keeps_the_member_in_its_group(
+    broker: str,
+) -> None:
+    # The first on_next takes longer than max.poll.interval.ms, on the poll thread: the
+    # keeper polls meanwhile, so the member stays in the group with its partitions (no
+    # rebalance), and reading goes on from where it stopped, nothing read twice.
+    topic = topic_of(broker, 2, 100)
+    metrics = Metrics()
+    config = consumer_config(broker, unique("group"), **{"max.poll.interval.ms": 6000})
+    release = threading.Event()
+    seen: list[tuple[int, int]] = []
+
+    def on_next(record: Record) -> None:
+        if not seen:
+            assert release.wait(WAIT)
+        seen.append((record.partition, record.offset))
+        record.ack()
+
+    subscription = from_topics(topic, config, metrics=metrics).subscribe(on_next)
+    try:
+        wait_for(lambda: metrics.get("paused") == 2, what="the keeper's pause")
+        threading.Event().wait(6.5)  # past max.poll.interval.ms, inside one on_next
+        snapshot = metrics.snapshot()
+        assert (snapshot["assigned"], snapshot["paused"], snapshot.get("revoked", 0)) == (2, 2, 0)
+        release.set()
+        wait_for(lambda: len(seen) == 100, what="all 100")
+        threading.Event().wait(0.3)
+        assert len(seen) == 100
+        assert metrics.get("revoked") == 0
+        for partition in (0, 1):
+            assert [offset for p, offset in seen if p == partition] == list(range(50))
+    finally:
+        release.set()
+        subscription.dispose()
+
+
+def test_a_cancel_while_a_delivery_holds_the_poll_thread_leaves_the_group_at_once(
+    broker: str,
+) -> None:
+    # Cancelled from another thread while on_next waits on the poll thread: the keeper
+    # commits what was acked and closes the consumer then, not when on_next returns.
+    topic = topic_of(broker, 1, 50)
+    group = unique("group")
+    release = threading.Event()
+    seen: list[int] = []
+
+    def on_next(record: Record) -> None:
+        seen.append(record.offset)
+        record.ack()
+        if record.offset == 9:
+            assert release.wait(WAIT)
+
+    source = from_topics(topic, consumer_config(broker, group), max_poll=10, commit_every=5)
+    subscription = source.subscribe(on_next)
+    try:
+        wait_for(lambda: seen[-1:] == [9], what="the tenth record")
+        subscription.dispose()
+        # Records 0..9 acked (the ack of 9 came before its on_next waits): committed by the
+        # keeper's close, which is also the group's last word from this member.
+        wait_for(lambda: committed(broker, group, topic, 1) == [10], what="the commit")
+        assert not release.is_set()  # on_next still waits
+    finally:
+        release.set()
+    assert seen == list(range(10))
 
 
 def test_records_waiting_for_delivery_are_plain_tuples_the_collector_stops_tracking(
@@ -91,11 +168,11 @@ def test_records_waiting_for_delivery_are_plain_tuples_the_collector_stops_track
     from_topics(topic, consumer_config(broker, group), max_poll=20).subscribe(Slow())
     drain = taken[0]
     try:
-        wait_for(lambda: inspect(drain)[0].held == 39, what="two polls")
+        wait_for(lambda: inspect(drain)[0].held == 19, what="a poll")
         held = list(drain._queue)  # type: ignore[attr-defined]
         gc.collect()
-        assert [gc.is_tracked(entry) for entry in held] == [False] * 39
-        assert [entry[1] for entry in held] == list(range(1, 40))  # offsets 1..39
+        assert [gc.is_tracked(entry) for entry in held] == [False] * 19
+        assert [entry[1] for entry in held] == list(range(1, 20))  # offsets 1..19
         release.set()
         wait_for(lambda: len(seen) == 60, what="all 60")
         assert [record.offset for record in seen] == list(range(60))
