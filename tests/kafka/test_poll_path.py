@@ -136,6 +136,45 @@ def test_a_cancel_while_a_delivery_holds_the_poll_thread_leaves_the_group_at_onc
     assert seen == list(range(10))
 
 
+def test_a_cancel_from_inside_on_next_on_the_poll_thread_commits_and_closes_once(
+    broker: str,
+) -> None:
+    # The subscriber cancels from its on_next, which runs on the poll thread: nothing more
+    # is emitted, what was acked is committed, both threads of the subscription end.
+    topic = topic_of(broker, 1, 50)
+    group = unique("group")
+    seen: list[int] = []
+    taken: list[Subscription] = []
+
+    class Five:
+        def on_subscribe(self, subscription: Subscription) -> None:
+            taken.append(subscription)
+            subscription.request(50)
+
+        def on_next(self, record: Record) -> None:
+            seen.append(record.offset)
+            record.ack()
+            if len(seen) == 5:
+                taken[0].cancel()
+
+        def on_error(self, error: Exception) -> None:
+            raise error
+
+        def on_completed(self) -> None:
+            raise AssertionError("a topic's records never end")
+
+    before = {thread.ident for thread in threading.enumerate()}
+    from_topics(topic, consumer_config(broker, group), max_poll=10).subscribe(Five())
+    wait_for(lambda: committed(broker, group, topic, 1) == [5], what="the commit")
+
+    def ended() -> bool:
+        names = {t.name for t in threading.enumerate() if t.ident not in before}
+        return not names & {"rx_backpressure-kafka", "rx_backpressure-kafka-keeper"}
+
+    wait_for(ended, what="the poll thread and the keeper to end")
+    assert seen == [0, 1, 2, 3, 4]
+
+
 def test_records_waiting_for_delivery_are_plain_tuples_the_collector_stops_tracking(
     broker: str,
 ) -> None:
