@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, TopicPartition
@@ -24,6 +25,33 @@ from ._broker import (
     unique,
     wait_for,
 )
+
+
+class Requesting:
+    """Requests ``count`` records at once and hands each to ``each``."""
+
+    def __init__(self, count: int, each: Callable[[Record], None]) -> None:
+        self._count = count
+        self._each = each
+        self._subscription: Subscription | None = None
+
+    @property
+    def subscription(self) -> Subscription:
+        assert self._subscription is not None
+        return self._subscription
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+        subscription.request(self._count)
+
+    def on_next(self, record: Record) -> None:
+        self._each(record)
+
+    def on_error(self, error: Exception) -> None:
+        raise error
+
+    def on_completed(self) -> None:
+        raise AssertionError("a topic's records never end")
 
 
 def test_a_delivery_that_takes_its_time_holds_the_poll_thread_and_the_keeper_pauses(
@@ -144,27 +172,16 @@ def test_a_cancel_from_inside_on_next_on_the_poll_thread_commits_and_closes_once
     topic = topic_of(broker, 1, 50)
     group = unique("group")
     seen: list[int] = []
-    taken: list[Subscription] = []
 
-    class Five:
-        def on_subscribe(self, subscription: Subscription) -> None:
-            taken.append(subscription)
-            subscription.request(50)
+    def on_next(record: Record) -> None:
+        seen.append(record.offset)
+        record.ack()
+        if len(seen) == 5:
+            five.subscription.cancel()
 
-        def on_next(self, record: Record) -> None:
-            seen.append(record.offset)
-            record.ack()
-            if len(seen) == 5:
-                taken[0].cancel()
-
-        def on_error(self, error: Exception) -> None:
-            raise error
-
-        def on_completed(self) -> None:
-            raise AssertionError("a topic's records never end")
-
+    five = Requesting(50, on_next)
     before = {thread.ident for thread in threading.enumerate()}
-    from_topics(topic, consumer_config(broker, group), max_poll=10).subscribe(Five())
+    from_topics(topic, consumer_config(broker, group), max_poll=10).subscribe(five)
     wait_for(lambda: committed(broker, group, topic, 1) == [5], what="the commit")
 
     def ended() -> bool:
@@ -184,28 +201,17 @@ def test_records_waiting_for_delivery_are_plain_tuples_the_collector_stops_track
     topic = topic_of(broker, 1, 60)
     release = threading.Event()
     seen: list[Record] = []
-    taken: list[Subscription] = []
 
-    class Slow:
-        def on_subscribe(self, subscription: Subscription) -> None:
-            taken.append(subscription)
-            subscription.request(60)
+    def on_next(record: Record) -> None:
+        if not seen:
+            assert release.wait(WAIT)
+        seen.append(record)
+        record.ack()
 
-        def on_next(self, record: Record) -> None:
-            if not seen:
-                assert release.wait(WAIT)
-            seen.append(record)
-            record.ack()
-
-        def on_error(self, error: Exception) -> None:
-            raise error
-
-        def on_completed(self) -> None:
-            raise AssertionError("a topic's records never end")
-
+    slow = Requesting(60, on_next)
     group = unique("group")
-    from_topics(topic, consumer_config(broker, group), max_poll=20).subscribe(Slow())
-    drain = taken[0]
+    from_topics(topic, consumer_config(broker, group), max_poll=20).subscribe(slow)
+    drain = slow.subscription
     try:
         wait_for(lambda: inspect(drain)[0].held == 19, what="a poll")
         held = list(drain._queue)  # type: ignore[attr-defined]
