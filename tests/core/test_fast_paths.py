@@ -735,6 +735,31 @@ def test_a_bridged_run_is_read_when_the_pipe_is_applied_not_at_each_subscription
     assert reads == []  # made once, for every subscription
 
 
+def test_one_piped_flowable_subscribed_from_threads_at_once_serves_each_alike() -> None:
+    # The run read when the pipe was applied is shared by every subscription: eight threads
+    # subscribe at once, each with a reader asking 7, then 1 per item, and each sees the whole
+    # run's output and the same name (made once, whichever thread asks first).
+    piped = bp.from_iterable(range(300)).pipe(ops.map(_plus_one), ops.filter(_no_3s))
+    expected = [x + 1 for x in range(300) if (x + 1) % 3 != 0]
+    seen: list[list[int]] = []
+    names: list[list[str]] = []
+    lock = threading.Lock()
+
+    def subscribe() -> None:
+        subscriber: TestSubscriber[int] = TestSubscriber(initial_request=7, replenish=1)
+        subscription = piped.subscribe(subscriber)
+        assert subscriber.terminated.wait(30)
+        subscriber.assert_no_violations()
+        named = [stage.name for stage in bp.inspect(subscription)]
+        with lock:
+            seen.append(list(subscriber.values))
+            names.append(named)
+
+    run_threads([threading.Thread(target=subscribe) for _ in range(8)], "a subscriber")
+    assert seen == [expected] * 8
+    assert names == [["from_iterable(range(0, 300))", "map(_plus_one) | filter(_no_3s)"]] * 8
+
+
 def _sum(total: int, x: int) -> int:
     return total + x
 
